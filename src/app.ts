@@ -1,0 +1,259 @@
+/**
+ * buildApp(config, deps): the Fastify instance, fully wired, never listening.
+ * Registration reads top-down in protocol order; server.ts owns the process.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifySchema, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import { randomUUID } from 'node:crypto'
+import type { DestinationStream } from 'pino'
+import pino from 'pino'
+import { Ajv, type Options as AjvOptions, type ErrorObject } from 'ajv'
+import addFormatsImport from 'ajv-formats'
+import type { Config } from './config.js'
+import { ApiError, isErrorCode, type ErrorCode } from './errors.js'
+import { isValidRequestTarget } from './auth/canonical.js'
+import type { Keyring } from './auth/keys.js'
+import { createPasswordHasher, type PasswordHasher } from './auth/passwords.js'
+import { MemoryFailureLimiter, type FailureLimiter } from './auth/login-limiter.js'
+import { MemoryReplayCache, type ReplayCache } from './auth/replay.js'
+import { RevocationView, syncRevocations } from './auth/revocation.js'
+import { signed, unsigned, type AuthServices } from './auth/plugin.js'
+import { ConflictError, type Store } from './store/port.js'
+import type { AppServices } from './services.js'
+import { healthRoutes } from './routes/health.js'
+import { credentialRoutes, sessionRoutes } from './routes/auth.js'
+
+export interface AppDeps {
+  store: Store
+  keyring: Keyring
+  /** Unix ms; defaults to Date.now. */
+  now?: () => number
+  passwords?: PasswordHasher
+  replay?: ReplayCache
+  loginLimiter?: FailureLimiter
+  /** Where log lines go (default stdout). */
+  logStream?: DestinationStream
+  /** Key and certificate: the instance serves HTTPS when given. */
+  https?: { key: string, cert: string }
+  /** How often revocations are polled from the store (default 1000 ms). */
+  revocationPollMs?: number
+}
+
+const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv
+const INVALID_TARGET_ROUTE = '/__invalid-request-target__'
+
+/** Log serializers carry no headers and no bodies: no key, signature or password can reach a log line. */
+export function createLogger (level: Config['logLevel'], stream?: DestinationStream): pino.Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["auth-signature"]', '*.password', '*.newPassword', '*.signingKey', '*.secret', 'err.canonical'],
+      censor: '[redacted]'
+    },
+    serializers: {
+      req: (req: { method?: string, url?: string, ip?: string, socket?: { remoteAddress?: string } }) => ({ method: req.method, url: req.url, remoteAddress: req.ip ?? req.socket?.remoteAddress }),
+      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+      err: pino.stdSerializers.err
+    }
+  }
+  return stream === undefined ? pino(options) : pino(options, stream)
+}
+
+function validationMessage (errors: ErrorObject[], context: string): string {
+  const first = errors[0]
+  if (first === undefined) return 'The request is not valid'
+  const where = `${context}${first.instancePath.replace(/\//g, '.')}`
+  if (first.keyword === 'additionalProperties') return `${where} has an unknown field "${String((first.params as { additionalProperty: string }).additionalProperty)}"`
+  if (first.keyword === 'required') return `${where}.${String((first.params as { missingProperty: string }).missingProperty)} is required`
+  return `${where} ${first.message ?? 'is not valid'}`
+}
+
+/** Fastify's own errors mapped onto the catalogue; a 5xx never forwards its message. */
+function toApiError (error: FastifyError & { validation?: ErrorObject[], validationContext?: string }): ApiError {
+  if (error instanceof ApiError) return error
+  if (error.validation !== undefined) {
+    return new ApiError('VALIDATION_FAILED', validationMessage(error.validation, error.validationContext ?? 'request'))
+  }
+  const byFastifyCode: Record<string, ErrorCode> = {
+    FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+    FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+    FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+    FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+    FST_ERR_BAD_URL: 'BAD_REQUEST_TARGET'
+  }
+  const mapped = byFastifyCode[error.code]
+  if (mapped !== undefined) return new ApiError(mapped)
+  if (isErrorCode(error.code)) return new ApiError(error.code)
+  const status = error.statusCode ?? 500
+  if (status === 429) return new ApiError('RATE_LIMITED')
+  if (status >= 400 && status < 500) return new ApiError('BAD_REQUEST', error.message)
+  return new ApiError('INTERNAL_ERROR')
+}
+
+function sendError (reply: FastifyReply, err: ApiError): FastifyReply {
+  if (err.statusCode === 401) reply.header('www-authenticate', `HMAC-SHA256 error="${err.code}"`)
+  if (err.headers !== undefined) for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
+  return reply.code(err.statusCode).type('application/json; charset=utf-8').send(err.body())
+}
+
+/** Route table kept from onRoute, to tell 405 from 404 in the not-found handler. */
+function routeTable (): { add (method: string | string[], url: string): void, methodsFor (path: string): string[] } {
+  const routes: Array<{ pattern: RegExp, methods: Set<string> }> = []
+  return {
+    add (method, url) {
+      const source = url.split('/').map(seg => seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/')
+      const pattern = new RegExp(`^${source}$`)
+      const existing = routes.find(r => r.pattern.source === pattern.source)
+      const methods = existing?.methods ?? new Set<string>()
+      for (const m of Array.isArray(method) ? method : [method]) methods.add(m)
+      if (existing === undefined) routes.push({ pattern, methods })
+    },
+    methodsFor (path) {
+      const found = new Set<string>()
+      for (const r of routes) if (r.pattern.test(path)) for (const m of r.methods) found.add(m)
+      return [...found].sort()
+    }
+  }
+}
+
+export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const now = deps.now ?? Date.now
+  const app = Fastify({
+    loggerInstance: createLogger(config.logLevel, deps.logStream) as FastifyBaseLogger,
+    ...(deps.https === undefined ? {} : { https: deps.https }),
+    genReqId: () => randomUUID(),
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Protocol step 1: the request target, before routing.
+    rewriteUrl: (req) => isValidRequestTarget(req.url ?? '') ? (req.url as string) : INVALID_TARGET_ROUTE,
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-server-time', String(now()))
+      sendError(reply, error.code === 'FST_ERR_BAD_URL' ? new ApiError('BAD_REQUEST_TARGET', 'The path is not valid percent-encoding') : new ApiError('BAD_REQUEST'))
+    },
+    ajv: { customOptions: {} }
+  })
+
+  // Bodies are validated strictly (no coercion, unknown fields refused); query and params coerce strings.
+  const ajvBase: AjvOptions = { allErrors: false, removeAdditional: false, useDefaults: true, strict: false }
+  const bodyAjv = addFormats(new Ajv({ ...ajvBase, coerceTypes: false }))
+  const otherAjv = addFormats(new Ajv({ ...ajvBase, coerceTypes: 'array' }))
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : otherAjv).compile(schema))
+
+  const jsonParser = app.getDefaultJsonParser('error', 'error')
+  const jsonParse = (text: string): unknown => {
+    let result: unknown
+    let failure: unknown = null
+    jsonParser({} as FastifyRequest, text, (err: Error | null, value?: unknown) => { failure = err; result = value })
+    if (failure !== null) throw failure
+    return result
+  }
+  // Raw bytes for every JSON body: the HMAC covers them exactly as sent.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => { done(null, body) })
+
+  app.decorateRequest('receivedAt', 0)
+  app.decorateRequest('principal', null)
+  app.decorateRequest('authHead', null)
+  app.addHook('onRequest', async (request, reply) => {
+    request.receivedAt = now()
+    reply.header('x-server-time', String(request.receivedAt))
+    reply.header('x-request-id', request.id)
+  })
+
+  const routes = routeTable()
+  app.addHook('onRoute', (route) => { if (route.url !== INVALID_TARGET_ROUTE) routes.add(route.method, route.url) })
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const apiError = toApiError(error)
+    if (apiError.statusCode >= 500 && apiError.code === 'INTERNAL_ERROR') request.log.error({ err: error }, 'request failed')
+    return sendError(reply, apiError)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    const methods = routes.methodsFor((request.url ?? '').split('?')[0] ?? '')
+    if (methods.length > 0) return sendError(reply, new ApiError('METHOD_NOT_ALLOWED', undefined, undefined, { allow: methods.join(', ') }))
+    return sendError(reply, new ApiError('NOT_FOUND'))
+  })
+
+  await app.register(helmet, { hsts: config.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false, global: true })
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) => new ApiError('RATE_LIMITED', `Too many requests; retry in ${context.after}`)
+  })
+
+  const revocations = new RevocationView()
+  const replay = deps.replay ?? new MemoryReplayCache()
+  const auth: AuthServices = {
+    ctx: {
+      keyring: deps.keyring,
+      audience: config.audience,
+      clockSkewMs: config.clockSkewMs,
+      keyTtlMs: config.keyTtlSeconds * 1000,
+      sessionMaxMs: config.sessionMaxSeconds * 1000
+    },
+    revocations,
+    replay,
+    signatureDebug: config.signatureDebug,
+    bodyLimit: config.bodyLimitBytes,
+    publicPathPrefix: config.publicPathPrefix,
+    rateLimit: app.createRateLimit({
+      max: config.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request: FastifyRequest) => `${request.principal?.name ?? ''}|${request.ip}`
+    }),
+    jsonParse
+  }
+  const services: AppServices = {
+    config,
+    store: deps.store,
+    keyring: deps.keyring,
+    passwords: deps.passwords ?? createPasswordHasher(),
+    loginLimiter: deps.loginLimiter ?? new MemoryFailureLimiter(config.loginWindowSeconds * 1000),
+    auth,
+    now
+  }
+
+  app.all(INVALID_TARGET_ROUTE, { schema: { hide: true } as FastifySchema }, async () => { throw new ApiError('BAD_REQUEST_TARGET') })
+
+  // Unsigned: health, and signup/login unless they need a client signature.
+  await app.register(async (open) => {
+    unsigned(open, auth)
+    healthRoutes(open, services)
+    if (config.signup !== 'client') credentialRoutes(open, services)
+  })
+  // Signed: everything else. The verify hooks live in this scope only.
+  await app.register(async (scope) => {
+    signed(scope, auth)
+    if (config.signup === 'client') credentialRoutes(scope, services)
+    sessionRoutes(scope, services)
+  })
+
+  // Ready means: revocations loaded from the store, and the admin exists if configured.
+  let poller: NodeJS.Timeout | undefined
+  app.addHook('onReady', async () => {
+    await syncRevocations(revocations, deps.store, now)
+    if (config.admin !== undefined) await ensureAdmin(services, config.admin)
+    poller = setInterval(() => {
+      syncRevocations(revocations, deps.store, now).catch((err: unknown) => app.log.error({ err }, 'revocation sync failed'))
+    }, deps.revocationPollMs ?? 1000)
+    poller.unref()
+  })
+  app.addHook('onClose', async () => {
+    if (poller !== undefined) clearInterval(poller)
+    await replay.close()
+    await deps.store.close()
+  })
+  return app
+}
+
+async function ensureAdmin (s: AppServices, admin: { username: string, password: string }): Promise<void> {
+  if (await s.store.findUser(admin.username) !== null) return
+  try {
+    await s.store.createUser({ username: admin.username, passwordHash: await s.passwords.hash(admin.password), roles: ['admin'] }, s.now())
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err // another instance created it first
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Wiring of the verify path into Fastify. `signed(scope)` adds the hooks to a
+ * child scope that holds signed routes; unsigned routes live outside it.
+ *
+ *   onRequest      checks 1-4 on the head, then the body rules (before the body is read)
+ *   (body read as raw bytes by the buffer content-type parser)
+ *   preValidation  check 5, REVOCATIONS_STALE, checks 6 and 7, per-principal rate limit, check 8,
+ *                  then JSON parsing, then the route's own schema validation
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ApiError } from '../errors.js'
+import { bodyRuleFromHead, parseJsonBody } from '../body.js'
+import { checkHead, checkSignature, replayEntry, type HeadCheck, type Principal, type VerifyContext } from './verify.js'
+import type { KeyKind } from './keys.js'
+import type { RevocationView } from './revocation.js'
+import type { ReplayCache } from './replay.js'
+
+/** Revocations older than this make signed requests 503 (protocol-v1.md). */
+export const REVOCATIONS_MAX_AGE_MS = 30_000
+
+/** Check 8 for a route: which kinds of principal may call it. */
+export interface Access {
+  kinds: readonly KeyKind[]
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Unix ms when the head arrived: `now` for every check. */
+    receivedAt: number
+    /** The verified principal; null outside the signed scope. */
+    principal: Principal | null
+    authHead: (HeadCheck & { ok: true }) | null
+  }
+  interface FastifyContextConfig {
+    access?: Access
+  }
+}
+
+export interface AuthServices {
+  ctx: VerifyContext
+  revocations: RevocationView
+  replay: ReplayCache
+  signatureDebug: boolean
+  bodyLimit: number
+  publicPathPrefix: string
+  /** Per-(principal, address) limiter from @fastify/rate-limit's createRateLimit. */
+  rateLimit: (request: FastifyRequest) => Promise<{ isAllowed: boolean, isExceeded?: boolean, ttlInSeconds?: number }>
+  jsonParse: (text: string) => unknown
+}
+
+/** The request target exactly as sent, with the prefix a rewriting proxy stripped added back. */
+export function signedTarget (request: FastifyRequest, prefix: string): string {
+  const raw = request.raw as typeof request.raw & { originalUrl?: string }
+  return prefix + (raw.originalUrl ?? raw.url ?? '')
+}
+
+export function enforceBodyRules (request: FastifyRequest, limit: number): void {
+  const code = bodyRuleFromHead(request.method, request.headers, limit)
+  if (code !== null) throw new ApiError(code)
+}
+
+/** Replaces the raw body buffer with parsed JSON (after the signature holds, for signed routes). */
+export function parseBodyInPlace (request: FastifyRequest, jsonParse: (text: string) => unknown): void {
+  const parsed = parseJsonBody(Buffer.isBuffer(request.body) ? request.body : undefined, jsonParse)
+  if (!parsed.ok) throw new ApiError('INVALID_JSON')
+  request.body = parsed.value
+}
+
+export function rawBody (request: FastifyRequest): Buffer {
+  return Buffer.isBuffer(request.body) ? request.body : EMPTY
+}
+const EMPTY = Buffer.alloc(0)
+
+/** Adds the verify hooks to `scope`; every route registered in it is signed. */
+export function signed (scope: FastifyInstance, services: AuthServices): void {
+  const { ctx, revocations, replay } = services
+
+  scope.addHook('onRequest', async (request: FastifyRequest) => {
+    const head = checkHead(request.headers, request.receivedAt, ctx)
+    if (!head.ok) throw new ApiError(head.code)
+    request.authHead = head
+    enforceBodyRules(request, services.bodyLimit)
+  })
+
+  scope.addHook('preValidation', async (request: FastifyRequest) => {
+    const head = request.authHead as HeadCheck & { ok: true }
+    const now = request.receivedAt
+    const sig = checkSignature(head.auth, head.fields, request.method, signedTarget(request, services.publicPathPrefix), rawBody(request), ctx)
+    if (!sig.ok) throw new ApiError('AUTH_BAD_SIGNATURE', undefined, services.signatureDebug ? { canonical: sig.canonical } : undefined)
+    const principal = sig.principal
+    if (revocations.isStale(now, REVOCATIONS_MAX_AGE_MS)) throw new ApiError('REVOCATIONS_STALE', undefined, undefined, { 'retry-after': '1' })
+    if (revocations.isRevoked(principal.name, principal.fields, now)) throw new ApiError('AUTH_KEY_REVOKED')
+
+    const entry = replayEntry(head.auth, ctx.clockSkewMs)
+    let answer
+    try {
+      answer = await replay.remember(entry.key, entry.expiresAt, now)
+    } catch (err) {
+      request.log.error({ err }, 'replay cache failed')
+      answer = 'unavailable' as const
+    }
+    if (answer === 'replay') throw new ApiError('AUTH_REPLAY')
+    if (answer === 'unavailable') throw new ApiError('REPLAY_CACHE_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })
+
+    request.principal = principal
+    const limit = await services.rateLimit(request)
+    if (!limit.isAllowed && limit.isExceeded === true) {
+      throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(limit.ttlInSeconds ?? 60) })
+    }
+
+    const access = request.routeOptions.config.access
+    if (access === undefined || !access.kinds.includes(principal.kind)) {
+      request.principal = null
+      throw new ApiError('FORBIDDEN')
+    }
+    parseBodyInPlace(request, services.jsonParse)
+  })
+}
+
+/** Hooks for the unsigned scope: the same body rules and JSON parsing, no signature. */
+export function unsigned (scope: FastifyInstance, services: Pick<AuthServices, 'bodyLimit' | 'jsonParse'>): void {
+  scope.addHook('onRequest', async (request: FastifyRequest) => {
+    enforceBodyRules(request, services.bodyLimit)
+  })
+  scope.addHook('preValidation', async (request: FastifyRequest) => {
+    parseBodyInPlace(request, services.jsonParse)
+  })
+}

@@ -1,0 +1,70 @@
+/**
+ * The checks of protocol-v1.md, "Server checks", as pure functions over plain
+ * values: headers, the time the head arrived, the raw body and the keyring.
+ * The Fastify wiring (plugin.ts) calls them in the protocol's order.
+ */
+import { createHmac } from 'node:crypto'
+import { canonicalBytes, canonicalDebug, type CanonicalParts } from './canonical.js'
+import { parseAuthHeaders, type AuthHeaders } from './headers.js'
+import { keyDeadline, keyFor, kindMatchesPrincipal, parseKeyId, signatureMatches, type KeyIdFields, type KeyKind, type Keyring } from './keys.js'
+
+export interface VerifyContext {
+  keyring: Keyring
+  audience: string
+  clockSkewMs: number
+  keyTtlMs: number
+  sessionMaxMs: number
+}
+
+export interface Principal {
+  name: string
+  kind: KeyKind
+  keyId: string
+  fields: KeyIdFields
+  /** Unix ms, or null for client keys. */
+  expiresAt: number | null
+}
+
+export type HeadCheck =
+  | { ok: true, auth: AuthHeaders, fields: KeyIdFields | null }
+  | { ok: false, code: 'AUTH_MISSING' | 'AUTH_MALFORMED' | 'AUTH_STALE' | 'AUTH_KEY_EXPIRED' }
+
+/**
+ * Checks 1-4 on the head alone. `fields` is null when the key id does not
+ * parse or names a keyring version not held: that is answered later exactly
+ * like a failed signature, so the key id format is no oracle.
+ */
+export function checkHead (headers: Record<string, string | string[] | undefined>, now: number, ctx: VerifyContext): HeadCheck {
+  const parsed = parseAuthHeaders(headers)
+  if (!parsed.ok) return parsed
+  const auth = parsed.value
+  if (Math.abs(now - auth.timeMs) > ctx.clockSkewMs) return { ok: false, code: 'AUTH_STALE' }
+  const fields = parseKeyId(auth.keyId)
+  if (fields === null || !ctx.keyring.secrets.has(fields.keyringVersion) || !kindMatchesPrincipal(fields.kind, auth.username)) {
+    return { ok: true, auth, fields: null }
+  }
+  if (now >= keyDeadline(fields, ctx.keyTtlMs, ctx.sessionMaxMs)) return { ok: false, code: 'AUTH_KEY_EXPIRED' }
+  return { ok: true, auth, fields }
+}
+
+export type SignatureCheck =
+  | { ok: true, principal: Principal }
+  | { ok: false, code: 'AUTH_BAD_SIGNATURE', canonical: ReturnType<typeof canonicalDebug> }
+
+/** Check 5: recompute the HMAC over the canonical bytes and compare in constant time. */
+export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, method: string, target: string, body: Uint8Array, ctx: VerifyContext): SignatureCheck {
+  const parts: CanonicalParts = { username: auth.username, keyId: auth.keyId, time: auth.time, method, target }
+  const key = fields === null ? null : keyFor(ctx.keyring, ctx.audience, auth.username, auth.keyId, fields)
+  // With no key we still build the canonical bytes and an HMAC, so the answer costs the same.
+  const digest = createHmac('sha256', key ?? 'no key').update(canonicalBytes(parts, body)).digest()
+  if (key === null || fields === null || !signatureMatches(digest, auth.signature)) {
+    return { ok: false, code: 'AUTH_BAD_SIGNATURE', canonical: canonicalDebug(parts, body) }
+  }
+  const expiresAt = fields.expiresAt === null ? null : keyDeadline(fields, ctx.keyTtlMs, ctx.sessionMaxMs)
+  return { ok: true, principal: { name: auth.username, kind: fields.kind, keyId: auth.keyId, fields, expiresAt } }
+}
+
+/** Check 7's cache entry: keyed by (principal, signature), alive until X-Microtime + skew. */
+export function replayEntry (auth: AuthHeaders, clockSkewMs: number): { key: string, expiresAt: number } {
+  return { key: `${auth.username} ${auth.signature}`, expiresAt: auth.timeMs + clockSkewMs }
+}

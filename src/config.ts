@@ -1,0 +1,182 @@
+/**
+ * The only reader of the environment. Every variable of api-v1.md is
+ * validated here with TypeBox at start; all bad values are reported at once.
+ */
+import { isIP } from 'node:net'
+import { resolve } from 'node:path'
+import Type, { type TSchema } from 'typebox'
+import Value from 'typebox/value'
+import { PASSWORD_MAX, PASSWORD_MIN, USERNAME_PATTERN } from './schemas/common.js'
+
+const Int = (min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, description })
+const Text = (pattern: string, description: string) => Type.String({ pattern, description })
+const OnOff = (description: string) => Type.Union([Type.Literal('on'), Type.Literal('off')], { description })
+
+/** Each variable, its schema and its default (undefined: unset is allowed). */
+const VARIABLES = {
+  HOST: { schema: Text('^[A-Za-z0-9.:\\-\\[\\]]{1,255}$', 'a host name or address'), default: '127.0.0.1' },
+  PORT: { schema: Int(0, 65535, 'an integer 0..65535'), default: '8443' },
+  TLS: { schema: OnOff('on or off'), default: 'on' },
+  TLS_CERT_FILE: { schema: Text('^.+$', 'a file path'), default: undefined },
+  TLS_KEY_FILE: { schema: Text('^.+$', 'a file path'), default: undefined },
+  DATA_DIR: { schema: Text('^.+$', 'a directory path'), default: './var' },
+  MONGODB_URI: { schema: Text('^mongodb(\\+srv)?://.+$', 'a mongodb:// or mongodb+srv:// URI'), default: undefined },
+  MASTER_KEY_FILE: { schema: Text('^.+$', 'a file path'), default: undefined },
+  KEY_TTL_SECONDS: { schema: Int(60, 31_536_000, 'an integer number of seconds, 60..31536000'), default: '21600' },
+  CLOCK_SKEW_MS: { schema: Int(1000, 300_000, 'an integer number of milliseconds, 1000..300000'), default: '10000' },
+  SIGNUP: { schema: Type.Union([Type.Literal('open'), Type.Literal('client'), Type.Literal('closed')], { description: 'open, client or closed' }), default: 'open' },
+  ADMIN_USERNAME: { schema: Text(USERNAME_PATTERN, 'a username: 3..32 chars of [a-z0-9._-], starting with a letter or digit'), default: undefined },
+  ADMIN_PASSWORD: { schema: Type.String({ minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX, description: `${PASSWORD_MIN}..${PASSWORD_MAX} characters` }), default: undefined },
+  TRUST_PROXY: { schema: Text('^.+$', 'comma-separated addresses or CIDRs'), default: undefined },
+  REDIS_URL: { schema: Text('^rediss?://.+$', 'a redis:// or rediss:// URL'), default: undefined },
+  BODY_LIMIT_BYTES: { schema: Int(1024, 104_857_600, 'an integer number of bytes, 1024..104857600'), default: '1048576' },
+  RATE_LIMIT_PER_MINUTE: { schema: Int(1, 1_000_000, 'an integer 1..1000000'), default: '1200' },
+  LOGIN_MAX_FAILURES: { schema: Int(1, 1000, 'an integer 1..1000'), default: '10' },
+  LOGIN_WINDOW_SECONDS: { schema: Int(1, 86_400, 'an integer number of seconds, 1..86400'), default: '900' },
+  AUDIENCE: { schema: Text('^[A-Za-z0-9._-]{1,64}$', '1..64 chars of [A-Za-z0-9._-]'), default: 'dev' },
+  SESSION_MAX_SECONDS: { schema: Int(60, 31_536_000, 'an integer number of seconds, 60..31536000'), default: '604800' },
+  CLIENT_KEY_OVERLAP_SECONDS: { schema: Int(0, 2_592_000, 'an integer number of seconds, 0..2592000'), default: '86400' },
+  CORS_ORIGINS: { schema: Text('^.+$', 'comma-separated origins such as https://app.example.com'), default: undefined },
+  PUBLIC_PATH_PREFIX: { schema: Text('^(/[\\x21-\\x2e\\x30-\\x7e]+)*$', 'empty, or a path such as /api with no trailing slash'), default: '' },
+  SIGNATURE_DEBUG: { schema: OnOff('on or off'), default: 'on' },
+  LOG_LEVEL: { schema: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { description: 'fatal, error, warn, info, debug, trace or silent' }), default: 'info' }
+} satisfies Record<string, { schema: TSchema, default: string | undefined }>
+
+/** Values that must never be echoed back in an error message. */
+const SECRET_VARIABLES = new Set(['ADMIN_PASSWORD', 'MONGODB_URI', 'REDIS_URL'])
+
+export type VariableName = keyof typeof VARIABLES
+export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[]
+export const VARIABLE_DEFAULTS: Readonly<Record<VariableName, string | undefined>> =
+  Object.fromEntries(VARIABLE_NAMES.map(n => [n, VARIABLES[n].default])) as Record<VariableName, string | undefined>
+
+export interface Config {
+  host: string
+  port: number
+  tls: boolean
+  tlsCertFile: string | undefined
+  tlsKeyFile: string | undefined
+  dataDir: string
+  mongodbUri: string | undefined
+  masterKeyFile: string | undefined
+  keyTtlSeconds: number
+  clockSkewMs: number
+  signup: 'open' | 'client' | 'closed'
+  admin: { username: string, password: string } | undefined
+  trustProxy: string[]
+  redisUrl: string | undefined
+  bodyLimitBytes: number
+  rateLimitPerMinute: number
+  loginMaxFailures: number
+  loginWindowSeconds: number
+  audience: string
+  sessionMaxSeconds: number
+  clientKeyOverlapSeconds: number
+  corsOrigins: string[]
+  publicPathPrefix: string
+  signatureDebug: boolean
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor (problems: string[]) {
+    super(`Invalid configuration:\n${problems.map(p => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+function describe (name: VariableName, raw: string): string {
+  const shown = SECRET_VARIABLES.has(name) ? '(value hidden)' : JSON.stringify(raw)
+  return `${name} must be ${(VARIABLES[name].schema as { description?: string }).description ?? 'valid'} (got ${shown})`
+}
+
+function isCidrOrAddress (entry: string): boolean {
+  const [address, bits, ...rest] = entry.split('/')
+  if (address === undefined || rest.length > 0) return false
+  const family = isIP(address)
+  if (family === 0) return false
+  if (bits === undefined) return true
+  if (!/^\d{1,3}$/.test(bits)) return false
+  return Number(bits) <= (family === 4 ? 32 : 128)
+}
+
+function isOrigin (entry: string): boolean {
+  try {
+    const url = new URL(entry)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === entry
+  } catch {
+    return false
+  }
+}
+
+const list = (raw: string | undefined): string[] =>
+  raw === undefined ? [] : raw.split(',').map(s => s.trim()).filter(s => s !== '')
+
+/**
+ * Reads and validates the environment. Throws ConfigError naming every bad
+ * variable; returns a frozen Config. An empty string counts as unset.
+ */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = []
+  const raw = {} as Record<VariableName, string | undefined>
+  const value = {} as Record<VariableName, unknown>
+  for (const name of VARIABLE_NAMES) {
+    const given = env[name]
+    const text = given === undefined || given === '' ? VARIABLES[name].default : given
+    raw[name] = text
+    if (text === undefined) continue
+    const schema = VARIABLES[name].schema
+    const candidate = (schema as { type?: string }).type === 'integer' ? (/^\d{1,16}$/.test(text) ? Number(text) : text) : text
+    if (!Value.Check(schema, candidate)) problems.push(describe(name, text))
+    else value[name] = candidate
+  }
+
+  const trustProxy = list(raw.TRUST_PROXY)
+  for (const entry of trustProxy) {
+    if (!isCidrOrAddress(entry)) problems.push(`TRUST_PROXY entries must be IP addresses or CIDRs (got ${JSON.stringify(entry)})`)
+  }
+  const corsOrigins = list(raw.CORS_ORIGINS)
+  for (const entry of corsOrigins) {
+    if (!isOrigin(entry)) problems.push(`CORS_ORIGINS entries must be origins such as https://app.example.com (got ${JSON.stringify(entry)})`)
+  }
+  if ((raw.TLS_CERT_FILE === undefined) !== (raw.TLS_KEY_FILE === undefined)) {
+    problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together')
+  }
+  if ((raw.ADMIN_USERNAME === undefined) !== (raw.ADMIN_PASSWORD === undefined)) {
+    problems.push('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const config: Config = {
+    host: value.HOST as string,
+    port: value.PORT as number,
+    tls: value.TLS === 'on',
+    tlsCertFile: raw.TLS_CERT_FILE,
+    tlsKeyFile: raw.TLS_KEY_FILE,
+    dataDir: resolve(value.DATA_DIR as string),
+    mongodbUri: raw.MONGODB_URI,
+    masterKeyFile: raw.MASTER_KEY_FILE === undefined ? undefined : resolve(raw.MASTER_KEY_FILE),
+    keyTtlSeconds: value.KEY_TTL_SECONDS as number,
+    clockSkewMs: value.CLOCK_SKEW_MS as number,
+    signup: value.SIGNUP as Config['signup'],
+    admin: raw.ADMIN_USERNAME !== undefined && raw.ADMIN_PASSWORD !== undefined
+      ? { username: raw.ADMIN_USERNAME, password: raw.ADMIN_PASSWORD }
+      : undefined,
+    trustProxy,
+    redisUrl: raw.REDIS_URL,
+    bodyLimitBytes: value.BODY_LIMIT_BYTES as number,
+    rateLimitPerMinute: value.RATE_LIMIT_PER_MINUTE as number,
+    loginMaxFailures: value.LOGIN_MAX_FAILURES as number,
+    loginWindowSeconds: value.LOGIN_WINDOW_SECONDS as number,
+    audience: value.AUDIENCE as string,
+    sessionMaxSeconds: value.SESSION_MAX_SECONDS as number,
+    clientKeyOverlapSeconds: value.CLIENT_KEY_OVERLAP_SECONDS as number,
+    corsOrigins,
+    publicPathPrefix: value.PUBLIC_PATH_PREFIX as string,
+    signatureDebug: value.SIGNATURE_DEBUG === 'on',
+    logLevel: value.LOG_LEVEL as Config['logLevel']
+  }
+  return Object.freeze(config)
+}

@@ -1,0 +1,171 @@
+/**
+ * Auth endpoints (protocol-v1.md, "Auth endpoints"). Signup and login are
+ * registered in the unsigned scope, or in the signed scope for client keys
+ * only when SIGNUP=client; refresh, logout, password and whoami are signed.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { ApiError } from '../errors.js'
+import { issueKey, newSessionId, type IssuedKey } from '../auth/keys.js'
+import type { Principal } from '../auth/verify.js'
+import { ConflictError } from '../store/port.js'
+import { Credentials, KeyResponse, Password } from '../schemas/common.js'
+import type { AppServices } from '../services.js'
+
+const WhoAmI = Type.Object({
+  username: Type.String(),
+  kind: Type.Union([Type.Literal('user'), Type.Literal('app'), Type.Literal('service')]),
+  keyId: Type.String(),
+  expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+})
+const PasswordChange = Type.Object({ password: Password, newPassword: Password }, { additionalProperties: false })
+
+/** refresh and logout take no body; anything sent is a mistake worth naming. */
+function requireNoBody (request: FastifyRequest): void {
+  if (request.body !== undefined) throw new ApiError('VALIDATION_FAILED', 'This endpoint takes an empty body')
+}
+
+function requireHttps (request: FastifyRequest): void {
+  // request.protocol honours X-Forwarded-Proto only from TRUST_PROXY addresses.
+  if (request.protocol !== 'https') throw new ApiError('HTTPS_REQUIRED')
+}
+
+function keyAnswer (reply: FastifyReply, username: string, key: IssuedKey): { username: string, keyId: string, signingKey: string, expiresAt: string } {
+  reply.header('cache-control', 'no-store')
+  return { username, keyId: key.keyId, signingKey: key.signingKey, expiresAt: new Date(key.fields.expiresAt as number).toISOString() }
+}
+
+/** POST /auth/signup and POST /auth/login. */
+export function credentialRoutes (scope: FastifyInstance, s: AppServices): void {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>()
+  const { config } = s
+  const access = { kinds: ['app', 'service'] as const }
+  const windowMs = config.loginWindowSeconds * 1000
+
+  app.post('/auth/signup', {
+    config: { access, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs } },
+    schema: { body: Credentials, response: { 201: Type.Object({ username: Type.String() }) } },
+    onRequest: async (request) => {
+      if (config.signup === 'closed') throw new ApiError('SIGNUP_CLOSED')
+      requireHttps(request)
+    }
+  }, async (request, reply) => {
+    const { username, password } = request.body
+    if (await s.store.findUser(username) !== null) throw new ApiError('USERNAME_TAKEN')
+    const passwordHash = await s.passwords.hash(password)
+    try {
+      await s.store.createUser({ username, passwordHash, roles: [] }, s.now())
+    } catch (err) {
+      if (err instanceof ConflictError) throw new ApiError('USERNAME_TAKEN')
+      throw err
+    }
+    request.log.info({ username }, 'user signed up')
+    return reply.code(201).send({ username })
+  })
+
+  app.post('/auth/login', {
+    config: { access, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs } },
+    schema: { body: Credentials, response: { 200: KeyResponse } },
+    onRequest: async (request) => { requireHttps(request) }
+  }, async (request, reply) => {
+    const { username, password } = request.body
+    const now = s.now()
+    const keys = [
+      { key: `login|${request.ip}|${username}`, max: config.loginMaxFailures },
+      { key: `login|${request.ip}`, max: config.loginMaxFailures * 5 }
+    ]
+    const wait = await s.loginLimiter.blockedFor(keys, now)
+    if (wait > 0) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(wait) })
+
+    const user = await s.store.findUser(username)
+    // Unknown user, wrong password and disabled user: one answer, one hash each.
+    const ok = user === null ? await s.passwords.verifyDummy(password) : await s.passwords.verify(password, user.passwordHash)
+    if (user === null || !ok || user.disabled) {
+      await s.loginLimiter.recordFailure(keys, now)
+      throw new ApiError('AUTH_INVALID_CREDENTIALS')
+    }
+    const key = issueKey(s.keyring, config.audience, username, {
+      kind: 'user',
+      sessionStart: now,
+      issuedAt: now,
+      expiresAt: now + Math.min(config.keyTtlSeconds, config.sessionMaxSeconds) * 1000,
+      sid: newSessionId()
+    })
+    request.log.info({ username }, 'user logged in')
+    return keyAnswer(reply, username, key)
+  })
+}
+
+const userOnly = { kinds: ['user'] as const }
+const anyPrincipal = { kinds: ['user', 'app', 'service'] as const }
+
+/** Signed routes: refresh, logout, password, whoami. */
+export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>()
+  const { config } = s
+  const sessionEnd = (p: Principal): number => p.fields.sessionStart + config.sessionMaxSeconds * 1000
+
+  app.post('/auth/refresh', {
+    config: { access: userOnly },
+    schema: { response: { 200: KeyResponse } }
+  }, async (request, reply) => {
+    requireNoBody(request)
+    const p = request.principal as Principal
+    const now = s.now()
+    // A fresh key of the same session; the session's absolute end never moves.
+    const key = issueKey(s.keyring, config.audience, p.name, {
+      kind: 'user',
+      sessionStart: p.fields.sessionStart,
+      issuedAt: now,
+      expiresAt: Math.min(now + config.keyTtlSeconds * 1000, sessionEnd(p)),
+      sid: p.fields.sid
+    })
+    return keyAnswer(reply, p.name, key)
+  })
+
+  app.post('/auth/logout', {
+    config: { access: userOnly },
+    schema: {}
+  }, async (request, reply) => {
+    requireNoBody(request)
+    const p = request.principal as Principal
+    const now = s.now()
+    const revocation = { principal: p.name, sid: p.fields.sid, before: null, effectiveAt: now, expiresAt: sessionEnd(p) }
+    await s.store.addRevocation(revocation, now)
+    s.auth.revocations.add(revocation)
+    return reply.code(204).send()
+  })
+
+  app.post('/auth/password', {
+    config: { access: userOnly },
+    schema: { body: PasswordChange }
+  }, async (request, reply) => {
+    const p = request.principal as Principal
+    const now = s.now()
+    const keys = [{ key: `password|${p.name}`, max: config.loginMaxFailures }]
+    const wait = await s.loginLimiter.blockedFor(keys, now)
+    if (wait > 0) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(wait) })
+    const user = await s.store.findUser(p.name)
+    const ok = user !== null && await s.passwords.verify(request.body.password, user.passwordHash)
+    if (user === null || !ok) {
+      await s.loginLimiter.recordFailure(keys, now)
+      throw new ApiError('AUTH_INVALID_CREDENTIALS', 'The current password is wrong')
+    }
+    await s.store.setPassword(p.name, await s.passwords.hash(request.body.newPassword), now)
+    // Every session that began up to now ends, this one included.
+    const revocation = { principal: p.name, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 }
+    await s.store.addRevocation(revocation, now)
+    s.auth.revocations.add(revocation)
+    request.log.info({ username: p.name }, 'password changed; sessions revoked')
+    return reply.code(204).send()
+  })
+
+  app.get('/auth/whoami', {
+    config: { access: anyPrincipal },
+    schema: { response: { 200: WhoAmI } }
+  }, async (request) => {
+    const p = request.principal as Principal
+    return { username: p.name, kind: p.kind, keyId: p.keyId, expiresAt: p.expiresAt === null ? null : new Date(p.expiresAt).toISOString() }
+  })
+}

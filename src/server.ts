@@ -1,0 +1,71 @@
+/**
+ * The process: config, keyring, store, TLS, listen; closes cleanly on
+ * SIGTERM/SIGINT (stop accepting, finish in-flight requests, close the store,
+ * exit 0). Start-up problems print one clear line and exit non-zero, no stack.
+ */
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { loadKeyring, KeyringError } from './auth/keyring-file.js'
+import { openEmbeddedStore } from './store/embedded.js'
+import { loadTls } from './tls.js'
+import type { Store } from './store/port.js'
+
+class StartupError extends Error {}
+
+async function openStore (config: Config): Promise<Store> {
+  if (config.mongodbUri !== undefined) {
+    throw new StartupError('MONGODB_URI is set, but this build has no MongoDB adapter yet; unset it to use the embedded store')
+  }
+  return openEmbeddedStore(config.dataDir)
+}
+
+async function main (): Promise<void> {
+  const config = loadConfig(process.env)
+  if (config.redisUrl !== undefined) {
+    throw new StartupError('REDIS_URL is set, but this build has no Redis support yet; unset it to keep replay and rate limits in memory')
+  }
+  const { keyring, path: keyringPath, created } = loadKeyring(config.masterKeyFile, config.dataDir, Date.now())
+  const tls = config.tls ? await loadTls({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, dataDir: config.dataDir }) : undefined
+  const store = await openStore(config)
+  const app = await buildApp(config, { store, keyring, ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
+
+  let closing = false
+  const close = (signal: string): void => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'closing: no new connections, finishing in-flight requests')
+    app.close().then(() => process.exit(0), (err: unknown) => {
+      app.log.error({ err }, 'close failed')
+      process.exit(1)
+    })
+  }
+  process.once('SIGTERM', () => close('SIGTERM'))
+  process.once('SIGINT', () => close('SIGINT'))
+
+  await app.listen({ host: config.host, port: config.port })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.port
+  app.log.info({
+    url: `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+    store: store.kind,
+    keyring: keyringPath,
+    keyringCreated: created,
+    keyringVersion: keyring.current,
+    tls: tls === undefined ? 'off' : tls.source,
+    certificate: tls?.certPath
+  }, 'listening')
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof KeyringError || err instanceof StartupError) {
+    process.stderr.write(`${err.message}\n`)
+    process.exit(2)
+  }
+  const e = err as NodeJS.ErrnoException
+  if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'ENOENT' || e.code === 'EADDRNOTAVAIL') {
+    process.stderr.write(`cannot start: ${e.message}\n`)
+    process.exit(1)
+  }
+  process.stderr.write(`cannot start: ${e.message ?? String(err)}\n`)
+  process.exit(1)
+})

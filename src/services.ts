@@ -1,0 +1,18 @@
+/** What routes are given: built once in app.ts from config and deps. */
+import type { Config } from './config.js'
+import type { Keyring } from './auth/keys.js'
+import type { PasswordHasher } from './auth/passwords.js'
+import type { FailureLimiter } from './auth/login-limiter.js'
+import type { AuthServices } from './auth/plugin.js'
+import type { Store } from './store/port.js'
+
+export interface AppServices {
+  config: Config
+  store: Store
+  keyring: Keyring
+  passwords: PasswordHasher
+  loginLimiter: FailureLimiter
+  auth: AuthServices
+  /** The clock: Unix ms. Injected so tests never sleep. */
+  now: () => number
+}
