@@ -1,0 +1,48 @@
+# make run   installs what is missing, builds, serves HTTPS on the embedded store
+# make test  installs what is missing, type-checks, runs the whole suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STAMP := node_modules/.installed-stamp
+# Debian packages the suite needs besides Node: openssl and python3 (independent
+# signers that cross-check the test vectors) and curl (the shell client).
+SYSTEM_TOOLS := openssl python3 curl
+
+.PHONY: help run test build deps system-deps typecheck test-mongo keyring-rotate clean
+
+help:
+	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
+	@echo "make test   - install and run the whole test suite"
+	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
+
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(STAMP)
+
+deps: $(STAMP)
+
+system-deps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	npx tsc -p tsconfig.json
+
+typecheck: deps
+	npx tsc --noEmit -p tsconfig.json
+
+run: build
+	node dist/src/server.js
+
+test: deps system-deps typecheck
+	npx tap
+
+keyring-rotate: build
+	@test -n "$(KEYRING)" || { echo "usage: make keyring-rotate KEYRING=path/to/keyring"; exit 2; }
+	node dist/src/keyring-cli.js rotate "$(KEYRING)"
+
+clean:
+	rm -rf dist .tap coverage
