@@ -10,7 +10,7 @@ import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Revocation, SequencedRevocation } from '../auth/revocation.js'
-import { ConflictError, type NewUser, type Role, type Store, type User } from './port.js'
+import { ConflictError, type Access, type Article, type Client, type ClientKind, type Cursor, type NewUser, type Note, type Role, type Store, type User } from './port.js'
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE users (
@@ -30,11 +30,50 @@ const MIGRATIONS: string[] = [
      expires_at INTEGER,
      created_at INTEGER NOT NULL
    );
-   CREATE INDEX revocations_expires ON revocations (expires_at) WHERE expires_at IS NOT NULL;`
+   CREATE INDEX revocations_expires ON revocations (expires_at) WHERE expires_at IS NOT NULL;`,
+  `CREATE TABLE notes (
+     id TEXT PRIMARY KEY,
+     owner TEXT NOT NULL,
+     title TEXT NOT NULL,
+     body TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX notes_owner_cursor ON notes (owner, created_at DESC, id DESC);
+   CREATE INDEX notes_cursor ON notes (created_at DESC, id DESC);
+   CREATE TABLE note_grants (
+     note_id TEXT NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
+     username TEXT NOT NULL,
+     access TEXT NOT NULL CHECK (access IN ('read', 'write')),
+     PRIMARY KEY (note_id, username)
+   ) WITHOUT ROWID;
+   CREATE INDEX note_grants_grantee ON note_grants (username, note_id);
+   CREATE TABLE articles (
+     id TEXT PRIMARY KEY,
+     title TEXT NOT NULL,
+     body TEXT NOT NULL,
+     author TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX articles_cursor ON articles (created_at DESC, id DESC);
+   CREATE TABLE clients (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     kind TEXT NOT NULL CHECK (kind IN ('app', 'service')),
+     scopes TEXT NOT NULL,
+     generation INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     rotated_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`
 ]
 
 interface UserRow { username: string, password_hash: string, roles: string, disabled: number, created_at: number, updated_at: number }
 interface RevocationRow { seq: number, principal: string, sid: string | null, before: number | null, effective_at: number, expires_at: number | null }
+interface NoteRow { id: string, owner: string, title: string, body: string, created_at: number, updated_at: number }
+interface GrantRow { note_id: string, username: string, access: Access }
+interface ArticleRow { id: string, title: string, body: string, author: string, created_at: number, updated_at: number }
+interface ClientRow { id: string, name: string, kind: ClientKind, scopes: string, generation: number, created_at: number, rotated_at: number }
 
 const toUser = (r: UserRow): User => ({
   username: r.username,
@@ -49,10 +88,21 @@ const toRevocation = (r: RevocationRow): SequencedRevocation => ({
   seq: r.seq, principal: r.principal, sid: r.sid, before: r.before, effectiveAt: r.effective_at, expiresAt: r.expires_at
 })
 
+const toArticle = (r: ArticleRow): Article => ({ id: r.id, title: r.title, body: r.body, author: r.author, createdAt: r.created_at, updatedAt: r.updated_at })
+
+const toClient = (r: ClientRow): Client => ({
+  id: r.id, name: r.name, kind: r.kind, scopes: JSON.parse(r.scopes) as string[], generation: r.generation, createdAt: r.created_at, rotatedAt: r.rotated_at
+})
+
 function isUniqueViolation (err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err &&
     (err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || err.code === 'SQLITE_CONSTRAINT_UNIQUE')
 }
+
+// Keyset paging, newest first: rows strictly after the cursor in (created_at DESC, id DESC).
+const AFTER = '(? IS NULL OR created_at < ? OR (created_at = ? AND id < ?))'
+const cursorArgs = (after: Cursor | null): [number | null, number | null, number | null, string | null] =>
+  after === null ? [null, null, null, null] : [after.createdAt, after.createdAt, after.createdAt, after.id]
 
 export function openEmbeddedStore (dataDir: string): Store {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
@@ -66,6 +116,36 @@ export function openEmbeddedStore (dataDir: string): Store {
     insertUser: db.prepare('INSERT INTO users (username, password_hash, roles, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)'),
     findUser: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?'),
     setPassword: db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?'),
+    updateUser: db.prepare<[string | null, number | null, number, string], UserRow>(
+      'UPDATE users SET roles = coalesce(?, roles), disabled = coalesce(?, disabled), updated_at = ? WHERE username = ? RETURNING *'),
+
+    insertNote: db.prepare('INSERT INTO notes (id, owner, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    getNote: db.prepare<[string], NoteRow>('SELECT * FROM notes WHERE id = ?'),
+    grantsOf: db.prepare<[string], GrantRow>('SELECT * FROM note_grants WHERE note_id = ? ORDER BY username'),
+    listNotesFor: db.prepare<[string, string, number | null, number | null, number | null, string | null, number], NoteRow>(
+      `SELECT * FROM notes WHERE (owner = ? OR id IN (SELECT note_id FROM note_grants WHERE username = ?)) AND ${AFTER}
+       ORDER BY created_at DESC, id DESC LIMIT ?`),
+    updateNote: db.prepare<[string | null, string | null, number, string], NoteRow>(
+      'UPDATE notes SET title = coalesce(?, title), body = coalesce(?, body), updated_at = ? WHERE id = ? RETURNING *'),
+    touchNote: db.prepare<[number, string], NoteRow>('UPDATE notes SET updated_at = ? WHERE id = ? RETURNING *'),
+    deleteNote: db.prepare('DELETE FROM notes WHERE id = ?'),
+    upsertGrant: db.prepare('INSERT INTO note_grants (note_id, username, access) VALUES (?, ?, ?) ON CONFLICT (note_id, username) DO UPDATE SET access = excluded.access'),
+    deleteGrant: db.prepare('DELETE FROM note_grants WHERE note_id = ? AND username = ?'),
+
+    insertArticle: db.prepare('INSERT INTO articles (id, title, body, author, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    getArticle: db.prepare<[string], ArticleRow>('SELECT * FROM articles WHERE id = ?'),
+    listArticles: db.prepare<[number | null, number | null, number | null, string | null, number], ArticleRow>(
+      `SELECT * FROM articles WHERE ${AFTER} ORDER BY created_at DESC, id DESC LIMIT ?`),
+    updateArticle: db.prepare<[string | null, string | null, number, string], ArticleRow>(
+      'UPDATE articles SET title = coalesce(?, title), body = coalesce(?, body), updated_at = ? WHERE id = ? RETURNING *'),
+    deleteArticle: db.prepare('DELETE FROM articles WHERE id = ?'),
+
+    insertClient: db.prepare('INSERT INTO clients (id, name, kind, scopes, generation, created_at, rotated_at) VALUES (?, ?, ?, ?, 1, ?, ?)'),
+    getClient: db.prepare<[string], ClientRow>('SELECT * FROM clients WHERE id = ?'),
+    listClients: db.prepare<[], ClientRow>('SELECT * FROM clients ORDER BY created_at, id'),
+    rotateClient: db.prepare<[number, string], ClientRow>('UPDATE clients SET generation = generation + 1, rotated_at = ? WHERE id = ? RETURNING *'),
+    deleteClient: db.prepare('DELETE FROM clients WHERE id = ?'),
+
     addRevocation: db.prepare('INSERT INTO revocations (principal, sid, before, effective_at, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
     revocationsSince: db.prepare<[number, number], RevocationRow>('SELECT seq, principal, sid, before, effective_at, expires_at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?'),
     pruneRevocations: db.prepare('DELETE FROM revocations WHERE expires_at IS NOT NULL AND expires_at <= ?'),
@@ -73,15 +153,31 @@ export function openEmbeddedStore (dataDir: string): Store {
   }
   let closed = false
 
+  const toNote = (r: NoteRow): Note => {
+    const grants: Record<string, Access> = {}
+    for (const g of q.grantsOf.all(r.id)) grants[g.username] = g.access
+    return { id: r.id, owner: r.owner, title: r.title, body: r.body, grants, createdAt: r.created_at, updatedAt: r.updated_at }
+  }
+  const insertOr409 = (what: string, run: () => void): void => {
+    try {
+      run()
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(what)
+      throw err
+    }
+  }
+  const setGrant = db.transaction((id: string, grantee: string, access: Access | null, now: number): Note | null => {
+    const row = q.touchNote.get(now, id)
+    if (row === undefined) return null
+    if (access === null) q.deleteGrant.run(id, grantee)
+    else q.upsertGrant.run(id, grantee, access)
+    return toNote(row)
+  })
+
   return {
     kind: 'embedded',
     async createUser (user: NewUser, now: number) {
-      try {
-        q.insertUser.run(user.username, user.passwordHash, JSON.stringify(user.roles), now, now)
-      } catch (err) {
-        if (isUniqueViolation(err)) throw new ConflictError('user')
-        throw err
-      }
+      insertOr409('user', () => q.insertUser.run(user.username, user.passwordHash, JSON.stringify(user.roles), now, now))
       return { ...user, roles: [...user.roles], disabled: false, createdAt: now, updatedAt: now }
     },
     async findUser (username) {
@@ -91,6 +187,74 @@ export function openEmbeddedStore (dataDir: string): Store {
     async setPassword (username, passwordHash, now) {
       return q.setPassword.run(passwordHash, now, username).changes === 1
     },
+    async updateUser (username, patch, now) {
+      const row = q.updateUser.get(
+        patch.roles === undefined ? null : JSON.stringify(patch.roles),
+        patch.disabled === undefined ? null : (patch.disabled ? 1 : 0),
+        now, username)
+      return row === undefined ? null : toUser(row)
+    },
+
+    async createNote (note, now) {
+      insertOr409('note', () => q.insertNote.run(note.id, note.owner, note.title, note.body, now, now))
+      return { ...note, grants: {}, createdAt: now, updatedAt: now }
+    },
+    async getNote (id) {
+      const row = q.getNote.get(id)
+      return row === undefined ? null : toNote(row)
+    },
+    async listNotesFor (username, after, limit) {
+      return q.listNotesFor.all(username, username, ...cursorArgs(after), limit).map(toNote)
+    },
+    async updateNote (id, patch, now) {
+      const row = q.updateNote.get(patch.title ?? null, patch.body ?? null, now, id)
+      return row === undefined ? null : toNote(row)
+    },
+    async deleteNote (id) {
+      return q.deleteNote.run(id).changes === 1
+    },
+    async setGrant (id, grantee, access, now) {
+      return setGrant.immediate(id, grantee, access, now)
+    },
+
+    async createArticle (article, now) {
+      insertOr409('article', () => q.insertArticle.run(article.id, article.title, article.body, article.author, now, now))
+      return { ...article, createdAt: now, updatedAt: now }
+    },
+    async getArticle (id) {
+      const row = q.getArticle.get(id)
+      return row === undefined ? null : toArticle(row)
+    },
+    async listArticles (after, limit) {
+      return q.listArticles.all(...cursorArgs(after), limit).map(toArticle)
+    },
+    async updateArticle (id, patch, now) {
+      const row = q.updateArticle.get(patch.title ?? null, patch.body ?? null, now, id)
+      return row === undefined ? null : toArticle(row)
+    },
+    async deleteArticle (id) {
+      return q.deleteArticle.run(id).changes === 1
+    },
+
+    async createClient (client, now) {
+      insertOr409('client', () => q.insertClient.run(client.id, client.name, client.kind, JSON.stringify(client.scopes), now, now))
+      return { ...client, scopes: [...client.scopes], generation: 1, createdAt: now, rotatedAt: now }
+    },
+    async getClient (id) {
+      const row = q.getClient.get(id)
+      return row === undefined ? null : toClient(row)
+    },
+    async listClients () {
+      return q.listClients.all().map(toClient)
+    },
+    async rotateClient (id, now) {
+      const row = q.rotateClient.get(now, id)
+      return row === undefined ? null : toClient(row)
+    },
+    async deleteClient (id) {
+      return q.deleteClient.run(id).changes === 1
+    },
+
     async addRevocation (r: Revocation, now: number) {
       const info = q.addRevocation.run(r.principal, r.sid, r.before, r.effectiveAt, r.expiresAt, now)
       return Number(info.lastInsertRowid)
