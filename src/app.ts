@@ -24,6 +24,13 @@ import type { AppServices } from './services.js'
 import { healthRoutes } from './routes/health.js'
 import { credentialRoutes, sessionRoutes } from './routes/auth.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Pulls new revocation records from the store now (the poller does this every second). */
+    syncRevocations (): Promise<number>
+  }
+}
+
 export interface AppDeps {
   store: Store
   keyring: Keyring
@@ -232,6 +239,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
 
   // Ready means: revocations loaded from the store, and the admin exists if configured.
+  app.decorate('syncRevocations', () => syncRevocations(revocations, deps.store, now))
   let poller: NodeJS.Timeout | undefined
   app.addHook('onReady', async () => {
     await syncRevocations(revocations, deps.store, now)

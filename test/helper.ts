@@ -56,6 +56,8 @@ export interface TestApp {
   keyring: Keyring
   dataDir: string
   logs: string[]
+  /** Moves the clock and syncs revocations, as the real poller would have meanwhile. */
+  advance (ms: number): Promise<void>
 }
 
 export async function buildTestApp (t: Tap, opts: { env?: Record<string, string>, clock?: ManualClock, keyring?: Keyring, dataDir?: string, deps?: Partial<AppDeps> } = {}): Promise<TestApp> {
@@ -69,7 +71,8 @@ export async function buildTestApp (t: Tap, opts: { env?: Record<string, string>
   const app = await buildApp(config, { store, keyring, now: clock.now, passwords: fastPasswords, logStream, ...opts.deps })
   t.teardown(() => app.close())
   await app.ready()
-  return { app, clock, config, store, keyring, dataDir, logs }
+  const advance = async (ms: number): Promise<void> => { clock.advance(ms); await app.syncRevocations() }
+  return { app, clock, config, store, keyring, dataDir, logs, advance }
 }
 
 // ---- a signer written from protocol-v1.md ----------------------------------------

@@ -1,0 +1,192 @@
+/** Auth endpoints through app.inject (protocol-v1.md, "Auth endpoints"). */
+import t from 'tap'
+import { buildTestApp, fastPasswords, login, signedInject, signup, signupAndLogin, viaHttps } from '../helper.js'
+import { issueKey } from '../../src/auth/keys.js'
+import type { PasswordHasher } from '../../src/auth/passwords.js'
+
+/** Counts every scrypt derivation, to prove an unknown user costs one hash and a limited login costs none. */
+function countingHasher (): PasswordHasher & { count: number } {
+  const h = {
+    count: 0,
+    async hash (p: string) { h.count++; return fastPasswords.hash(p) },
+    async verify (p: string, s: string) { h.count++; return fastPasswords.verify(p, s) },
+    async verifyDummy (p: string) { h.count++; return fastPasswords.verifyDummy(p) }
+  }
+  return h
+}
+
+t.test('signup: 201, then 409 for a taken name; input is validated', async t => {
+  const { app, store } = await buildTestApp(t)
+  const res = await signup(app, 'alice')
+  t.equal(res.statusCode, 201)
+  t.same(res.json(), { username: 'alice' })
+  t.same((await store.findUser('alice'))?.roles, [])
+  const again = await signup(app, 'alice')
+  t.equal(again.statusCode, 409)
+  t.equal(again.json().code, 'USERNAME_TAKEN')
+  for (const [label, body, field] of [
+    ['upper case', { username: 'Alice', password: 'long enough pw' }, 'username'],
+    ['too short', { username: 'al', password: 'long enough pw' }, 'username'],
+    ['leading dot', { username: '.alice', password: 'long enough pw' }, 'username'],
+    ['colon', { username: 'app:x', password: 'long enough pw' }, 'username'],
+    ['short password', { username: 'bob', password: 'short' }, 'password'],
+    ['long password', { username: 'bob', password: 'x'.repeat(257) }, 'password'],
+    ['missing password', { username: 'bob' }, 'password'],
+    ['number as password', { username: 'bob', password: 12345678 }, 'password'],
+    ['unknown field', { username: 'bob', password: 'long enough pw', role: 'admin' }, 'role']
+  ] as const) {
+    const r = await app.inject({ method: 'POST', url: '/auth/signup', headers: viaHttps(), payload: body })
+    t.equal(r.statusCode, 400, label)
+    t.equal(r.json().code, 'VALIDATION_FAILED', label)
+    t.match(r.json().message, field, `${label}: the message names ${field}`)
+  }
+  const notJson = await app.inject({ method: 'POST', url: '/auth/signup', headers: viaHttps({ 'content-type': 'application/json' }), payload: '{"username":' })
+  t.equal(notJson.json().code, 'INVALID_JSON')
+  const form = await app.inject({ method: 'POST', url: '/auth/signup', headers: viaHttps({ 'content-type': 'application/x-www-form-urlencoded' }), payload: 'username=bob' })
+  t.equal(form.statusCode, 415)
+  t.equal(form.json().code, 'UNSUPPORTED_MEDIA_TYPE')
+})
+
+t.test('signup and login over plain HTTP are refused HTTPS_REQUIRED', async t => {
+  const { app } = await buildTestApp(t)
+  for (const url of ['/auth/signup', '/auth/login']) {
+    const res = await app.inject({ method: 'POST', url, payload: { username: 'alice', password: 'long enough pw' } })
+    t.equal(res.statusCode, 403, url)
+    t.equal(res.json().code, 'HTTPS_REQUIRED', url)
+  }
+  const untrusted = await buildTestApp(t, { env: { TRUST_PROXY: '10.0.0.1' } })
+  const res = await untrusted.app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'alice', password: 'long enough pw' } })
+  t.equal(res.json().code, 'HTTPS_REQUIRED', 'X-Forwarded-Proto from an untrusted address is ignored')
+})
+
+t.test('SIGNUP=closed refuses signup; login still works for existing users', async t => {
+  const { app } = await buildTestApp(t, { env: { SIGNUP: 'closed', ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin password 1' } })
+  const res = await signup(app, 'alice')
+  t.equal(res.statusCode, 403)
+  t.equal(res.json().code, 'SIGNUP_CLOSED')
+  t.ok((await login(app, 'root', 'admin password 1')).keyId)
+})
+
+t.test('SIGNUP=client: signup and login need an app or service signature', async t => {
+  const { app, clock, keyring, config } = await buildTestApp(t, { env: { SIGNUP: 'client' } })
+  const body = JSON.stringify({ username: 'alice', password: 'long enough pw' })
+  const unsigned = await app.inject({ method: 'POST', url: '/auth/signup', headers: viaHttps({ 'content-type': 'application/json' }), payload: body })
+  t.equal(unsigned.statusCode, 401)
+  t.equal(unsigned.json().code, 'AUTH_MISSING')
+  const key = issueKey(keyring, config.audience, 'app:ios', { kind: 'app', sessionStart: clock.now(), issuedAt: clock.now(), expiresAt: null, sid: '1' })
+  const appCred = { username: 'app:ios', keyId: key.keyId, signingKey: key.signingKey }
+  const ok = await signedInject(app, clock, appCred, { method: 'POST', url: '/auth/signup', body, headers: viaHttps() })
+  t.equal(ok.statusCode, 201)
+  const loggedIn = await signedInject(app, clock, appCred, { method: 'POST', url: '/auth/login', body, headers: viaHttps() })
+  t.equal(loggedIn.statusCode, 200)
+  const userCred = { ...loggedIn.json(), username: 'alice' }
+  const byUser = await signedInject(app, clock, userCred, { method: 'POST', url: '/auth/signup', body: JSON.stringify({ username: 'bob', password: 'long enough pw' }), headers: viaHttps() })
+  t.equal(byUser.statusCode, 403, 'a user key cannot sign signups')
+  t.equal(byUser.json().code, 'FORBIDDEN')
+})
+
+t.test('login: a 6-hour key, no-store; one answer for unknown, wrong and disabled, one hash each', async t => {
+  const hasher = countingHasher()
+  const { app, clock, store } = await buildTestApp(t, { deps: { passwords: hasher } })
+  await signup(app, 'alice')
+  await signup(app, 'carol')
+  await store.updateUser('carol', { disabled: true }, clock.now())
+  const res = await app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'alice', password: 'correct horse battery' } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['cache-control'], 'no-store')
+  const json = res.json()
+  t.same(Object.keys(json).sort(), ['expiresAt', 'keyId', 'signingKey', 'username'])
+  t.equal(json.expiresAt, new Date(clock.now() + 6 * 3600 * 1000).toISOString())
+  t.ok(json.signingKey.length >= 43, 'at least 256 bits as base64url')
+
+  const answers = []
+  for (const [username, password] of [['nobody', 'correct horse battery'], ['alice', 'wrong password'], ['carol', 'correct horse battery']]) {
+    const before = hasher.count
+    const r = await app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username, password } })
+    t.equal(hasher.count - before, 1, `${username}: exactly one hash`)
+    t.equal(r.statusCode, 401)
+    t.equal(r.headers['www-authenticate'], 'HMAC-SHA256 error="AUTH_INVALID_CREDENTIALS"')
+    answers.push(r.body)
+  }
+  t.equal(new Set(answers).size, 1, 'the three answers are byte-identical')
+})
+
+t.test('passwords are NFC-normalised', async t => {
+  const { app } = await buildTestApp(t)
+  t.equal((await signup(app, 'alice', 'cafe\u0301 au lait')).statusCode, 201)
+  t.ok((await login(app, 'alice', 'caf\u00e9 au lait')).keyId, 'composed and decomposed forms are one password')
+})
+
+t.test('failed logins are limited per (address, username), counted before hashing', async t => {
+  const hasher = countingHasher()
+  const { app, clock } = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '3', LOGIN_WINDOW_SECONDS: '60' }, deps: { passwords: hasher } })
+  await signup(app, 'alice')
+  await signup(app, 'bob')
+  const attempt = async (username: string, password: string): Promise<{ status: number, code: string | undefined, retry: string | undefined }> => {
+    const r = await app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username, password } })
+    return { status: r.statusCode, code: r.json().code, retry: r.headers['retry-after'] as string | undefined }
+  }
+  for (let i = 0; i < 3; i++) t.equal((await attempt('alice', 'wrong password')).code, 'AUTH_INVALID_CREDENTIALS')
+  const before = hasher.count
+  const limited = await attempt('alice', 'correct horse battery')
+  t.equal(limited.status, 429)
+  t.equal(limited.code, 'RATE_LIMITED')
+  t.match(limited.retry, /^\d+$/)
+  t.equal(hasher.count, before, 'no hash is spent on a limited attempt')
+  t.equal((await attempt('bob', 'correct horse battery')).status, 200, 'another username from the same address is not blocked')
+  clock.advance(61_000)
+  t.equal((await attempt('alice', 'correct horse battery')).status, 200, 'the window passes')
+})
+
+t.test('signup is rate limited per address', async t => {
+  const { app } = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '1' } })
+  const codes = []
+  for (let i = 0; i < 6; i++) codes.push((await signup(app, `user${i}x`)).statusCode)
+  t.same(codes, [201, 201, 201, 201, 201, 429])
+})
+
+t.test('refresh: same session, fresh key, capped by SESSION_MAX_SECONDS; old key stays valid', async t => {
+  const { app, clock, advance } = await buildTestApp(t, { env: { KEY_TTL_SECONDS: '3600', SESSION_MAX_SECONDS: '7200' } })
+  const start = clock.now()
+  const cred = await signupAndLogin(app, 'alice')
+  t.equal(cred.expiresAt, new Date(start + 3600_000).toISOString())
+  await advance(1800_000)
+  const res = await signedInject(app, clock, cred, { method: 'POST', url: '/auth/refresh' })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['cache-control'], 'no-store')
+  const fresh = res.json()
+  t.not(fresh.keyId, cred.keyId)
+  t.equal(fresh.expiresAt, new Date(start + 5400_000).toISOString())
+  t.equal((await signedInject(app, clock, cred, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'the previous key keeps working')
+  await advance(3000_000)
+  const late = await signedInject(app, clock, fresh, { method: 'POST', url: '/auth/refresh' })
+  t.equal(late.json().expiresAt, new Date(start + 7200_000).toISOString(), 'never past the session limit')
+  await advance(2500_000)
+  const over = await signedInject(app, clock, late.json(), { method: 'POST', url: '/auth/refresh' })
+  t.equal(over.json().code, 'AUTH_KEY_EXPIRED', 'after the session limit, log in again')
+  const withBody = await signedInject(app, clock, await login(app, 'alice'), { method: 'POST', url: '/auth/refresh', body: '{}' })
+  t.equal(withBody.json().code, 'VALIDATION_FAILED', 'refresh takes an empty body')
+})
+
+t.test('password change: wrong current password is 401; success revokes every session', async t => {
+  const { app, clock } = await buildTestApp(t)
+  const a = await signupAndLogin(app, 'alice')
+  const b = await login(app, 'alice')
+  const wrong = await signedInject(app, clock, a, { method: 'POST', url: '/auth/password', body: JSON.stringify({ password: 'not the password', newPassword: 'brand new secret' }) })
+  t.equal(wrong.statusCode, 401)
+  t.equal(wrong.json().code, 'AUTH_INVALID_CREDENTIALS')
+  const ok = await signedInject(app, clock, a, { method: 'POST', url: '/auth/password', body: JSON.stringify({ password: 'correct horse battery', newPassword: 'brand new secret' }) })
+  t.equal(ok.statusCode, 204)
+  for (const c of [a, b]) t.equal((await signedInject(app, clock, c, { method: 'GET', url: '/auth/whoami' })).json().code, 'AUTH_KEY_REVOKED')
+  clock.advance(1)
+  const fresh = await login(app, 'alice', 'brand new secret')
+  t.equal((await signedInject(app, clock, fresh, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'a new session works')
+  const old = await app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'alice', password: 'correct horse battery' } })
+  t.equal(old.statusCode, 401)
+})
+
+t.test('ADMIN_USERNAME/ADMIN_PASSWORD create the admin at start, once', async t => {
+  const { store, app } = await buildTestApp(t, { env: { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin password 1' } })
+  t.same((await store.findUser('root'))?.roles, ['admin'])
+  t.ok((await login(app, 'root', 'admin password 1')).keyId)
+})
