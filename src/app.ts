@@ -141,7 +141,13 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       reply.header('x-server-time', String(now()))
       sendError(reply, error.code === 'FST_ERR_BAD_URL' ? new ApiError('BAD_REQUEST_TARGET', 'The path is not valid percent-encoding') : new ApiError('BAD_REQUEST'))
     },
-    ajv: { customOptions: {} }
+    // Requests Node's HTTP parser refuses never reach a route: answer them in the same JSON shape.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
+      const apiError = new ApiError(err.code === 'HPE_INVALID_URL' ? 'BAD_REQUEST_TARGET' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST')
+      const body = JSON.stringify(apiError.body())
+      socket.end(`HTTP/1.1 ${apiError.statusCode} ${apiError.body().error}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-server-time: ${now()}\r\nconnection: close\r\n\r\n${body}`)
+    }
   })
 
   // Bodies are validated strictly (no coercion, unknown fields refused); query and params coerce strings.

@@ -31,6 +31,7 @@ export const ERRORS = {
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid' },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON' },
   BAD_REQUEST: { status: 400, message: 'The request is malformed' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   USER_NOT_FOUND: { status: 404, message: 'No such user' },
   NOT_READY: { status: 503, message: 'The server is not ready' },
   INTERNAL_ERROR: { status: 500, message: 'Internal server error' }
@@ -49,6 +50,7 @@ const REASONS: Record<number, string> = {
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable'
 }
