@@ -255,6 +255,14 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     }, deps.revocationPollMs ?? 1000)
     poller.unref()
   })
+  // A request that began before close() finishes normally; its answer then
+  // closes the connection, so a keep-alive socket does not hold the exit open.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
+  })
   app.addHook('onClose', async () => {
     if (poller !== undefined) clearInterval(poller)
     await replay.close()
