@@ -12,6 +12,7 @@ SYSTEM_TOOLS := openssl python3 curl
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
 	@echo "make test   - install and run the whole test suite"
+	@echo "make test-mongo - the store contract suite against MONGODB_URI"
 	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
 
 $(STAMP): package.json package-lock.json
@@ -39,6 +40,12 @@ run: build
 
 test: deps system-deps typecheck
 	npx tap
+	@if [ -z "$$MONGODB_URI" ]; then echo "MongoDB contract run skipped: MONGODB_URI is unset (run 'make test-mongo' against a replica set)"; fi
+
+# The store contract suite against a real MongoDB replica set.
+test-mongo: deps
+	@if [ -z "$$MONGODB_URI" ]; then echo "make test-mongo needs MONGODB_URI, e.g. mongodb://localhost:27017/signed_api_test?replicaSet=rs0" >&2; exit 2; fi
+	npx tap test/store/mongodb.test.ts
 
 keyring-rotate: build
 	@test -n "$(KEYRING)" || { echo "usage: make keyring-rotate KEYRING=path/to/keyring"; exit 2; }

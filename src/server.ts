@@ -7,16 +7,19 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { loadKeyring, KeyringError } from './auth/keyring-file.js'
 import { openEmbeddedStore } from './store/embedded.js'
+import { openMongoStore } from './store/mongodb.js'
 import { loadTls } from './tls.js'
 import type { Store } from './store/port.js'
 
 class StartupError extends Error {}
 
 async function openStore (config: Config): Promise<Store> {
-  if (config.mongodbUri !== undefined) {
-    throw new StartupError('MONGODB_URI is set, but this build has no MongoDB adapter yet; unset it to use the embedded store')
+  if (config.mongodbUri === undefined) return openEmbeddedStore(config.dataDir)
+  try {
+    return await openMongoStore(config.mongodbUri)
+  } catch (err) {
+    throw new StartupError(`cannot open the MongoDB store: ${(err as Error).message}`)
   }
-  return openEmbeddedStore(config.dataDir)
 }
 
 async function main (): Promise<void> {
