@@ -5,7 +5,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifySchema, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
 import pino from 'pino'
 import { Ajv, type Options as AjvOptions, type ErrorObject } from 'ajv'
@@ -23,6 +23,11 @@ import { ConflictError, type Store } from './store/port.js'
 import type { AppServices } from './services.js'
 import { healthRoutes } from './routes/health.js'
 import { credentialRoutes, sessionRoutes } from './routes/auth.js'
+import { notesRoutes } from './routes/notes.js'
+import { articlesRoutes } from './routes/articles.js'
+import { adminRoutes } from './routes/admin.js'
+import { cursorCodec } from './paging.js'
+import { corsHook } from './cors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -176,6 +181,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     reply.header('x-server-time', String(request.receivedAt))
     reply.header('x-request-id', request.id)
   })
+  app.addHook('onRequest', corsHook(config.corsOrigins))
 
   const routes = routeTable()
   app.addHook('onRoute', (route) => { if (route.url !== INVALID_TARGET_ROUTE) routes.add(route.method, route.url) })
@@ -217,7 +223,11 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       timeWindow: 60_000,
       keyGenerator: (request: FastifyRequest) => `${request.principal?.name ?? ''}|${request.ip}`
     }),
-    jsonParse
+    jsonParse,
+    rolesOf: async (username) => {
+      const user = await deps.store.findUser(username)
+      return user === null || user.disabled ? null : user.roles
+    }
   }
   const services: AppServices = {
     config,
@@ -226,6 +236,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     passwords: deps.passwords ?? createPasswordHasher(),
     loginLimiter: deps.loginLimiter ?? new MemoryFailureLimiter(config.loginWindowSeconds * 1000),
     auth,
+    cursors: cursorCodec(deps.keyring),
+    newId: () => randomBytes(12).toString('base64url'),
     now
   }
 
@@ -242,6 +254,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     signed(scope, auth)
     if (config.signup === 'client') credentialRoutes(scope, services)
     sessionRoutes(scope, services)
+    articlesRoutes(scope, services)
+    notesRoutes(scope, services)
+    adminRoutes(scope, services)
   })
 
   // Ready means: revocations loaded from the store, and the admin exists if configured.

@@ -33,6 +33,7 @@ export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is malformed' },
   HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   USER_NOT_FOUND: { status: 404, message: 'No such user' },
+  CLIENT_NAME_TAKEN: { status: 409, message: 'A client with that name exists' },
   NOT_READY: { status: 503, message: 'The server is not ready' },
   INTERNAL_ERROR: { status: 500, message: 'Internal server error' }
 } as const satisfies Record<string, { status: number, message: string }>

@@ -5,6 +5,7 @@ import type { PasswordHasher } from './auth/passwords.js'
 import type { FailureLimiter } from './auth/login-limiter.js'
 import type { AuthServices } from './auth/plugin.js'
 import type { Store } from './store/port.js'
+import type { CursorCodec } from './paging.js'
 
 export interface AppServices {
   config: Config
@@ -13,6 +14,9 @@ export interface AppServices {
   passwords: PasswordHasher
   loginLimiter: FailureLimiter
   auth: AuthServices
+  cursors: CursorCodec
+  /** A new opaque id for notes and articles. */
+  newId: () => string
   /** The clock: Unix ms. Injected so tests never sleep. */
   now: () => number
 }

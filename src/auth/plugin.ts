@@ -12,15 +12,24 @@ import { ApiError } from '../errors.js'
 import { bodyRuleFromHead, parseJsonBody } from '../body.js'
 import { checkHead, checkSignature, replayEntry, type HeadCheck, type Principal, type VerifyContext } from './verify.js'
 import type { KeyKind } from './keys.js'
+import { parseClientSid, type Scope } from './scopes.js'
+import type { Role } from '../store/port.js'
 import type { RevocationView } from './revocation.js'
 import type { ReplayCache } from './replay.js'
 
 /** Revocations older than this make signed requests 503 (protocol-v1.md). */
 export const REVOCATIONS_MAX_AGE_MS = 30_000
 
-/** Check 8 for a route: which kinds of principal may call it. */
+/**
+ * Check 8 for a route: which kinds of principal may call it, and, when set,
+ * the user roles (any one of) or client scopes (any one of) it needs. Scopes
+ * come from the key id; roles from the store, and only for routes that name
+ * roles (admin and article writes, which go to the store anyway).
+ */
 export interface Access {
   kinds: readonly KeyKind[]
+  roles?: readonly Role[]
+  scopes?: readonly Scope[]
 }
 
 declare module 'fastify' {
@@ -46,6 +55,21 @@ export interface AuthServices {
   /** Per-(principal, address) limiter from @fastify/rate-limit's createRateLimit. */
   rateLimit: (request: FastifyRequest) => Promise<{ isAllowed: boolean, isExceeded?: boolean, ttlInSeconds?: number }>
   jsonParse: (text: string) => unknown
+  /** A user's current roles, or null when the user is unknown or disabled (role-gated routes only). */
+  rolesOf: (username: string) => Promise<readonly Role[] | null>
+}
+
+/** Check 8. */
+export async function mayUse (principal: Principal, access: Access | undefined, rolesOf: AuthServices['rolesOf']): Promise<boolean> {
+  if (access === undefined || !access.kinds.includes(principal.kind)) return false
+  if (principal.kind === 'user') {
+    if (access.roles === undefined) return true
+    const roles = await rolesOf(principal.name)
+    return roles !== null && roles.some(r => access.roles?.includes(r))
+  }
+  if (access.scopes === undefined) return true
+  const held = parseClientSid(principal.fields.sid)?.scopes ?? []
+  return held.some(s => access.scopes?.includes(s))
 }
 
 /** The request target exactly as sent, with the prefix a rewriting proxy stripped added back. */
@@ -108,8 +132,7 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
       throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(limit.ttlInSeconds ?? 60) })
     }
 
-    const access = request.routeOptions.config.access
-    if (access === undefined || !access.kinds.includes(principal.kind)) {
+    if (!await mayUse(principal, request.routeOptions.config.access, services.rolesOf)) {
       request.principal = null
       throw new ApiError('FORBIDDEN')
     }

@@ -1,0 +1,92 @@
+/**
+ * The private area (api-v1.md): notes owned by a user and shared through
+ * grants. A note the caller may not see is 404, never 403, so its existence
+ * never leaks; a caller who can see it but not do this gets 403.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { ApiError } from '../errors.js'
+import type { Principal } from '../auth/verify.js'
+import type { Note } from '../store/port.js'
+import { GrantBody, GrantParams, IdParams, NoteSchema, Page, PageQuery, TextCreate, TextPatch } from '../schemas/api.js'
+import type { AppServices } from '../services.js'
+import { pageOf } from './paging.js'
+
+const users = { kinds: ['user'] as const }
+
+export function noteView (note: Note, viewer: string): { id: string, owner: string, title: string, body: string, grants: Note['grants'], createdAt: string, updatedAt: string } {
+  return {
+    id: note.id,
+    owner: note.owner,
+    title: note.title,
+    body: note.body,
+    grants: note.owner === viewer ? note.grants : {},
+    createdAt: new Date(note.createdAt).toISOString(),
+    updatedAt: new Date(note.updatedAt).toISOString()
+  }
+}
+
+type Role = 'owner' | 'write' | 'read' | null
+const roleOf = (note: Note, username: string): Role =>
+  note.owner === username ? 'owner' : (note.grants[username] ?? null)
+
+export function notesRoutes (scope: FastifyInstance, s: AppServices): void {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>()
+  const who = (request: { principal: Principal | null }): string => (request.principal as Principal).name
+
+  /** The note if the caller may see it; 404 otherwise; 403 if seen but `need` is more than held. */
+  async function noteFor (id: string, username: string, need: 'read' | 'write' | 'owner'): Promise<Note> {
+    const note = await s.store.getNote(id)
+    const role = note === null ? null : roleOf(note, username)
+    if (note === null || role === null) throw new ApiError('NOT_FOUND', 'No such note')
+    const ok = need === 'read' || role === 'owner' || (need === 'write' && role === 'write')
+    if (!ok) throw new ApiError('FORBIDDEN', need === 'owner' ? 'Only the owner may do this' : 'This note is shared with you read-only')
+    return note
+  }
+
+  app.post('/v1/notes', { config: { access: users }, schema: { body: TextCreate, response: { 201: NoteSchema } } }, async (request, reply) => {
+    const note = await s.store.createNote({ id: s.newId(), owner: who(request), ...request.body }, s.now())
+    return reply.code(201).send(noteView(note, who(request)))
+  })
+
+  app.get('/v1/notes', { config: { access: users }, schema: { querystring: PageQuery, response: { 200: Page(NoteSchema) } } }, async (request) => {
+    const username = who(request)
+    return pageOf(s.cursors, `notes|${username}`, request.query, (after, limit) => s.store.listNotesFor(username, after, limit), n => noteView(n, username))
+  })
+
+  app.get('/v1/notes/:id', { config: { access: users }, schema: { params: IdParams, response: { 200: NoteSchema } } }, async (request) => {
+    return noteView(await noteFor(request.params.id, who(request), 'read'), who(request))
+  })
+
+  app.patch('/v1/notes/:id', { config: { access: users }, schema: { params: IdParams, body: TextPatch, response: { 200: NoteSchema } } }, async (request) => {
+    await noteFor(request.params.id, who(request), 'write')
+    const updated = await s.store.updateNote(request.params.id, request.body, s.now())
+    if (updated === null) throw new ApiError('NOT_FOUND', 'No such note')
+    return noteView(updated, who(request))
+  })
+
+  app.delete('/v1/notes/:id', { config: { access: users }, schema: { params: IdParams } }, async (request, reply) => {
+    await noteFor(request.params.id, who(request), 'owner')
+    await s.store.deleteNote(request.params.id)
+    return reply.code(204).send()
+  })
+
+  app.put('/v1/notes/:id/grants/:username', { config: { access: users }, schema: { params: GrantParams, body: GrantBody, response: { 200: NoteSchema } } }, async (request) => {
+    const { id, username } = request.params
+    await noteFor(id, who(request), 'owner')
+    if (username === who(request)) throw new ApiError('VALIDATION_FAILED', 'params.username: the owner cannot be granted their own note')
+    // Says whether the name exists, as signup's 409 already does; both are rate limited.
+    if (await s.store.findUser(username) === null) throw new ApiError('USER_NOT_FOUND')
+    const note = await s.store.setGrant(id, username, request.body.access, s.now())
+    if (note === null) throw new ApiError('NOT_FOUND', 'No such note')
+    return noteView(note, who(request))
+  })
+
+  app.delete('/v1/notes/:id/grants/:username', { config: { access: users }, schema: { params: GrantParams, response: { 200: NoteSchema } } }, async (request) => {
+    const { id, username } = request.params
+    await noteFor(id, who(request), 'owner')
+    const note = await s.store.setGrant(id, username, null, s.now())
+    if (note === null) throw new ApiError('NOT_FOUND', 'No such note')
+    return noteView(note, who(request))
+  })
+}
