@@ -1,0 +1,156 @@
+/** The private area: notes, grants, 404-not-403, paging (api-v1.md). */
+import t from 'tap'
+import { buildTestApp, signedInject, signupAndLogin, type Credential, type TestApp } from '../helper.js'
+import { issueKey } from '../../src/auth/keys.js'
+import { clientSid } from '../../src/auth/scopes.js'
+
+async function setup (t: Parameters<typeof buildTestApp>[0]): Promise<TestApp & { call: (c: Credential, method: string, url: string, body?: unknown) => Promise<{ status: number, json: any }> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const ctx = await buildTestApp(t)
+  const call = async (c: Credential, method: string, url: string, body?: unknown): Promise<{ status: number, json: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await signedInject(ctx.app, ctx.clock, c, { method, url, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+    return { status: res.statusCode, json: res.body === '' ? null : res.json() }
+  }
+  return { ...ctx, call }
+}
+
+t.test('create, read, update, delete a note as its owner', async t => {
+  const { app, call, clock } = await setup(t)
+  const alice = await signupAndLogin(app, 'alice')
+  const created = await call(alice, 'POST', '/v1/notes', { title: 'Groceries', body: 'milk' })
+  t.equal(created.status, 201)
+  t.match(created.json, { owner: 'alice', title: 'Groceries', body: 'milk', grants: {}, createdAt: new Date(clock.now()).toISOString() })
+  t.match(created.json.id, /^[A-Za-z0-9_-]{1,64}$/)
+  const id = created.json.id as string
+  t.same((await call(alice, 'GET', `/v1/notes/${id}`)).json, created.json)
+  clock.advance(1000)
+  const patched = await call(alice, 'PATCH', `/v1/notes/${id}`, { body: 'milk, eggs' })
+  t.equal(patched.status, 200)
+  t.equal(patched.json.body, 'milk, eggs')
+  t.equal(patched.json.title, 'Groceries')
+  t.equal(patched.json.updatedAt, new Date(clock.now()).toISOString())
+  t.equal((await call(alice, 'DELETE', `/v1/notes/${id}`)).status, 204)
+  t.equal((await call(alice, 'GET', `/v1/notes/${id}`)).json.code, 'NOT_FOUND')
+  t.equal((await call(alice, 'DELETE', `/v1/notes/${id}`)).status, 404)
+})
+
+t.test('grants: read and write exactly as api-v1.md says; existence never leaks', async t => {
+  const { app, call } = await setup(t)
+  const alice = await signupAndLogin(app, 'alice')
+  const bob = await signupAndLogin(app, 'bob')
+  const carol = await signupAndLogin(app, 'carol')
+  const id = (await call(alice, 'POST', '/v1/notes', { title: 'Plan', body: 'secret' })).json.id as string
+
+  const stranger = await call(carol, 'GET', `/v1/notes/${id}`)
+  const missing = await call(carol, 'GET', '/v1/notes/doesnotexist')
+  t.equal(stranger.status, 404, 'a note you may not see is 404')
+  t.same(stranger.json, missing.json, 'exactly like a note that does not exist')
+  for (const [method, url, body] of [['PATCH', `/v1/notes/${id}`, { title: 'x' }], ['DELETE', `/v1/notes/${id}`], ['PUT', `/v1/notes/${id}/grants/carol`, { access: 'read' }], ['DELETE', `/v1/notes/${id}/grants/bob`]] as const) {
+    t.equal((await call(carol, method, url, body)).status, 404, `${method} ${url} by a stranger is 404`)
+  }
+
+  const granted = await call(alice, 'PUT', `/v1/notes/${id}/grants/bob`, { access: 'read' })
+  t.equal(granted.status, 200)
+  t.same(granted.json.grants, { bob: 'read' }, 'the owner sees the grants')
+  const asBob = await call(bob, 'GET', `/v1/notes/${id}`)
+  t.equal(asBob.status, 200)
+  t.same(asBob.json.grants, {}, 'a grantee sees {}')
+  const bobPatch = await call(bob, 'PATCH', `/v1/notes/${id}`, { title: 'mine now' })
+  t.equal(bobPatch.status, 403, 'read-only grantee may see it, so 403')
+  t.equal(bobPatch.json.code, 'FORBIDDEN')
+  t.equal((await call(bob, 'DELETE', `/v1/notes/${id}`)).status, 403, 'only the owner deletes')
+  t.equal((await call(bob, 'PUT', `/v1/notes/${id}/grants/carol`, { access: 'read' })).status, 403, 'only the owner manages grants')
+
+  t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/bob`, { access: 'write' })).status, 200)
+  const bobWrite = await call(bob, 'PATCH', `/v1/notes/${id}`, { title: 'edited by bob' })
+  t.equal(bobWrite.status, 200, 'a write grantee edits')
+  t.same(bobWrite.json.grants, {})
+  t.equal((await call(bob, 'DELETE', `/v1/notes/${id}`)).status, 403, 'but does not delete')
+
+  const self = await call(alice, 'PUT', `/v1/notes/${id}/grants/alice`, { access: 'read' })
+  t.equal(self.status, 400)
+  t.equal(self.json.code, 'VALIDATION_FAILED')
+  const ghost = await call(alice, 'PUT', `/v1/notes/${id}/grants/nobody`, { access: 'read' })
+  t.equal(ghost.status, 404)
+  t.equal(ghost.json.code, 'USER_NOT_FOUND')
+  t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/bob`, { access: 'admin' })).json.code, 'VALIDATION_FAILED')
+
+  const revoked = await call(alice, 'DELETE', `/v1/notes/${id}/grants/bob`)
+  t.same(revoked.json.grants, {})
+  t.equal((await call(bob, 'GET', `/v1/notes/${id}`)).status, 404, 'after the grant is removed, bob cannot see it')
+})
+
+t.test('a client key on the private area is 403 FORBIDDEN', async t => {
+  const { call, keyring, config, clock } = await setup(t)
+  const key = issueKey(keyring, config.audience, 'service:abc', { kind: 'service', sessionStart: clock.now(), issuedAt: clock.now(), expiresAt: null, sid: clientSid(1, ['public:read', 'articles:write']) })
+  const res = await call({ username: 'service:abc', keyId: key.keyId, signingKey: key.signingKey }, 'GET', '/v1/notes')
+  t.equal(res.status, 403)
+  t.equal(res.json.code, 'FORBIDDEN')
+})
+
+t.test('listing: owned and granted, newest first, paged, stable when notes come and go', async t => {
+  const { app, call, clock } = await setup(t)
+  const alice = await signupAndLogin(app, 'alice')
+  const bob = await signupAndLogin(app, 'bob')
+  const ids: string[] = []
+  for (let i = 0; i < 7; i++) {
+    clock.advance(i % 2) // some notes share a createdAt: ties are ordered by id
+    const owner = i === 3 ? bob : alice
+    const id = (await call(owner, 'POST', '/v1/notes', { title: `n${i}`, body: '' })).json.id as string
+    if (i === 3) await call(bob, 'PUT', `/v1/notes/${id}/grants/alice`, { access: 'read' })
+    ids.push(id)
+  }
+  const other = (await call(bob, 'POST', '/v1/notes', { title: 'private to bob', body: '' })).json.id as string
+  const all = (await call(alice, 'GET', '/v1/notes?limit=100')).json
+  t.equal(all.items.length, 7, 'owned and granted, not bob\'s private note')
+  t.notOk(all.items.some((n: { id: string }) => n.id === other))
+  t.equal(all.next, null)
+  const order = all.items.map((n: { id: string }) => n.id)
+
+  const first = (await call(alice, 'GET', '/v1/notes?limit=3')).json
+  t.same(first.items.map((n: { id: string }) => n.id), order.slice(0, 3))
+  t.type(first.next, 'string')
+  // Between pages: a newer note appears and an already-seen one and a not-yet-seen one vanish.
+  clock.advance(10)
+  await call(alice, 'POST', '/v1/notes', { title: 'newer', body: '' })
+  await call(alice, 'DELETE', `/v1/notes/${order[1] as string}`)
+  await call(alice, 'DELETE', `/v1/notes/${order[4] as string}`)
+  const seen = [...first.items.map((n: { id: string }) => n.id)]
+  let next = first.next as string | null
+  while (next !== null) {
+    const page = (await call(alice, 'GET', `/v1/notes?limit=3&after=${next}`)).json
+    seen.push(...page.items.map((n: { id: string }) => n.id))
+    next = page.next
+  }
+  t.same(seen, order.filter((id: string) => id !== order[4]), 'no repeats, no skips of notes that existed on both reads')
+
+  for (const bad of ['limit=0', 'limit=101', 'limit=abc', 'after=garbled!', 'after=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'unknown=1']) {
+    const res = await call(alice, 'GET', `/v1/notes?${bad}`)
+    t.equal(res.status, 400, bad)
+    t.equal(res.json.code, 'VALIDATION_FAILED', bad)
+  }
+  const bobsCursor = (await call(bob, 'GET', '/v1/notes?limit=1')).json.next as string
+  t.equal((await call(alice, 'GET', `/v1/notes?after=${bobsCursor}`)).json.code, 'VALIDATION_FAILED', 'a cursor from another user\'s list is refused')
+  const flipped = first.next.slice(0, -2) + (first.next.endsWith('A') ? 'BA' : 'AA')
+  t.equal((await call(alice, 'GET', `/v1/notes?after=${flipped}`)).json.code, 'VALIDATION_FAILED', 'a tampered cursor is refused')
+})
+
+t.test('validation: lengths, unknown fields, empty patches', async t => {
+  const { app, call } = await setup(t)
+  const alice = await signupAndLogin(app, 'alice')
+  for (const [label, body, field] of [
+    ['empty title', { title: '', body: 'x' }, 'title'],
+    ['long title', { title: 'x'.repeat(201), body: 'x' }, 'title'],
+    ['long body', { title: 'x', body: 'x'.repeat(100_001) }, 'body'],
+    ['unknown field', { title: 'x', body: 'x', owner: 'bob' }, 'owner'],
+    ['missing body', { title: 'x' }, 'body']
+  ] as const) {
+    const res = await call(alice, 'POST', '/v1/notes', body)
+    t.equal(res.status, 400, label)
+    t.equal(res.json.code, 'VALIDATION_FAILED', label)
+    t.match(res.json.message, field, label)
+  }
+  const id = (await call(alice, 'POST', '/v1/notes', { title: 'x', body: '' })).json.id as string
+  t.equal((await call(alice, 'PATCH', `/v1/notes/${id}`, {})).json.code, 'VALIDATION_FAILED', 'an empty patch')
+  t.equal((await call(alice, 'GET', '/v1/notes/bad%20id')).json.code, 'VALIDATION_FAILED', 'an id outside the grammar')
+  t.equal((await call(alice, 'GET', `/v1/notes/${'x'.repeat(65)}`)).json.code, 'VALIDATION_FAILED')
+})
