@@ -7,7 +7,7 @@ STAMP := node_modules/.installed-stamp
 # signers that cross-check the test vectors) and curl (the shell client).
 SYSTEM_TOOLS := openssl python3 curl
 
-.PHONY: help run test build deps system-deps typecheck test-mongo keyring-rotate clean
+.PHONY: help run test build deps system-deps typecheck test-mongo openapi keyring-rotate clean
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
@@ -46,6 +46,10 @@ test: deps system-deps typecheck
 test-mongo: deps
 	@if [ -z "$$MONGODB_URI" ]; then echo "make test-mongo needs MONGODB_URI, e.g. mongodb://localhost:27017/signed_api_test?replicaSet=rs0" >&2; exit 2; fi
 	npx tap test/store/mongodb.test.ts
+
+# Rewrites the committed OpenAPI document from the running routes (a test fails when they differ).
+openapi: deps
+	node --import tsx src/openapi-cli.ts > openapi/openapi.json.tmp && mv openapi/openapi.json.tmp openapi/openapi.json
 
 keyring-rotate: build
 	@test -n "$(KEYRING)" || { echo "usage: make keyring-rotate KEYRING=path/to/keyring"; exit 2; }

@@ -28,6 +28,7 @@ import { articlesRoutes } from './routes/articles.js'
 import { adminRoutes } from './routes/admin.js'
 import { cursorCodec } from './paging.js'
 import { corsHook } from './cors.js'
+import { registerOpenApi } from './openapi.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -241,6 +242,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     now
   }
 
+  await registerOpenApi(app, '1.0.0')
   app.all(INVALID_TARGET_ROUTE, { schema: { hide: true } as FastifySchema }, async () => { throw new ApiError('BAD_REQUEST_TARGET') })
 
   // Unsigned: health, and signup/login unless they need a client signature.

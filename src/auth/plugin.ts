@@ -98,6 +98,7 @@ const EMPTY = Buffer.alloc(0)
 /** Adds the verify hooks to `scope`; every route registered in it is signed. */
 export function signed (scope: FastifyInstance, services: AuthServices): void {
   const { ctx, revocations, replay } = services
+  scope.addHook('onRoute', (route) => { route.config = { ...route.config, signed: true } })
 
   scope.addHook('onRequest', async (request: FastifyRequest) => {
     const head = checkHead(request.headers, request.receivedAt, ctx)

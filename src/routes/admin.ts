@@ -12,6 +12,7 @@ import { issueKey } from '../auth/keys.js'
 import { clientSid, DEFAULT_SCOPES, isWriteScope, type Scope } from '../auth/scopes.js'
 import type { Revocation } from '../auth/revocation.js'
 import { ConflictError, type Client } from '../store/port.js'
+import { NoContent } from '../schemas/common.js'
 import { ClientCreate, ClientCreated, ClientSchema, ClientSecret, IdParams, UserPatch, UserSchema, UsernameParams } from '../schemas/api.js'
 import type { AppServices } from '../services.js'
 
@@ -35,7 +36,7 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     return { principal, keyId: key.keyId, secret: key.signingKey }
   }
 
-  app.post('/admin/clients', { config: { access: admins }, schema: { body: ClientCreate, response: { 201: ClientCreated } } }, async (request, reply) => {
+  app.post('/admin/clients', { config: { access: admins, errors: ['CLIENT_NAME_TAKEN'] }, schema: { body: ClientCreate, response: { 201: ClientCreated } } }, async (request, reply) => {
     const { name, kind } = request.body
     const scopes = request.body.scopes ?? DEFAULT_SCOPES
     const write = scopes.find(isWriteScope)
@@ -59,7 +60,7 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     return { items: clients.map(c => ({ id: c.id, name: c.name, kind: c.kind, principal: principalOf(c), scopes: c.scopes, createdAt: new Date(c.createdAt).toISOString() })) }
   })
 
-  app.post('/admin/clients/:id/rotate', { config: { access: admins }, schema: { params: IdParams, response: { 200: ClientSecret } } }, async (request, reply) => {
+  app.post('/admin/clients/:id/rotate', { config: { access: admins, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 200: ClientSecret } } }, async (request, reply) => {
     const client = await s.store.rotateClient(request.params.id, s.now())
     if (client === null) throw new ApiError('NOT_FOUND', 'No such client')
     const now = s.now()
@@ -73,15 +74,15 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     return keyFor(client)
   })
 
-  app.delete('/admin/clients/:id', { config: { access: admins }, schema: { params: IdParams } }, async (request, reply) => {
+  app.delete('/admin/clients/:id', { config: { access: admins, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 204: NoContent } } }, async (request, reply) => {
     const client = await s.store.getClient(request.params.id)
     if (client === null || !await s.store.deleteClient(client.id)) throw new ApiError('NOT_FOUND', 'No such client')
     await revoke({ principal: principalOf(client), sid: null, before: Number.MAX_SAFE_INTEGER, effectiveAt: s.now(), expiresAt: null })
     request.log.info({ client: principalOf(client) }, 'client deleted; its keys are revoked')
-    return reply.code(204).send()
+    return reply.code(204).send(null)
   })
 
-  app.patch('/admin/users/:username', { config: { access: admins }, schema: { params: UsernameParams, body: UserPatch, response: { 200: UserSchema } } }, async (request) => {
+  app.patch('/admin/users/:username', { config: { access: admins, errors: ['USER_NOT_FOUND'] }, schema: { params: UsernameParams, body: UserPatch, response: { 200: UserSchema } } }, async (request) => {
     const now = s.now()
     const user = await s.store.updateUser(request.params.username, request.body, now)
     if (user === null) throw new ApiError('USER_NOT_FOUND')

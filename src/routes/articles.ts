@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ApiError } from '../errors.js'
 import type { Principal } from '../auth/verify.js'
 import type { Article } from '../store/port.js'
+import { NoContent } from '../schemas/common.js'
 import { ArticleSchema, IdParams, Page, PageQuery, TextCreate, TextPatch } from '../schemas/api.js'
 import type { AppServices } from '../services.js'
 import { pageOf } from './paging.js'
@@ -27,7 +28,7 @@ export function articlesRoutes (scope: FastifyInstance, s: AppServices): void {
     return pageOf(s.cursors, 'articles', request.query, (after, limit) => s.store.listArticles(after, limit), articleView)
   })
 
-  app.get('/v1/public/articles/:id', { config: { access: readers }, schema: { params: IdParams, response: { 200: ArticleSchema } } }, async (request) => {
+  app.get('/v1/public/articles/:id', { config: { access: readers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 200: ArticleSchema } } }, async (request) => {
     const article = await s.store.getArticle(request.params.id)
     if (article === null) throw notFound()
     return articleView(article)
@@ -39,14 +40,14 @@ export function articlesRoutes (scope: FastifyInstance, s: AppServices): void {
     return reply.code(201).send(articleView(article))
   })
 
-  app.patch('/v1/public/articles/:id', { config: { access: writers }, schema: { params: IdParams, body: TextPatch, response: { 200: ArticleSchema } } }, async (request) => {
+  app.patch('/v1/public/articles/:id', { config: { access: writers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, body: TextPatch, response: { 200: ArticleSchema } } }, async (request) => {
     const article = await s.store.updateArticle(request.params.id, request.body, s.now())
     if (article === null) throw notFound()
     return articleView(article)
   })
 
-  app.delete('/v1/public/articles/:id', { config: { access: writers }, schema: { params: IdParams } }, async (request, reply) => {
+  app.delete('/v1/public/articles/:id', { config: { access: writers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 204: NoContent } } }, async (request, reply) => {
     if (!await s.store.deleteArticle(request.params.id)) throw notFound()
-    return reply.code(204).send()
+    return reply.code(204).send(null)
   })
 }

@@ -10,7 +10,7 @@ import { ApiError } from '../errors.js'
 import { issueKey, newSessionId, type IssuedKey } from '../auth/keys.js'
 import type { Principal } from '../auth/verify.js'
 import { ConflictError } from '../store/port.js'
-import { Credentials, KeyResponse, Password } from '../schemas/common.js'
+import { Credentials, KeyResponse, NoContent, Password } from '../schemas/common.js'
 import type { AppServices } from '../services.js'
 
 const WhoAmI = Type.Object({
@@ -44,7 +44,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
   const windowMs = config.loginWindowSeconds * 1000
 
   app.post('/auth/signup', {
-    config: { access, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs } },
+    config: { access, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs }, errors: ['USERNAME_TAKEN', 'SIGNUP_CLOSED', 'HTTPS_REQUIRED', 'RATE_LIMITED'] },
     schema: { body: Credentials, response: { 201: Type.Object({ username: Type.String() }) } },
     onRequest: async (request) => {
       if (config.signup === 'closed') throw new ApiError('SIGNUP_CLOSED')
@@ -65,7 +65,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
   })
 
   app.post('/auth/login', {
-    config: { access, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs } },
+    config: { access, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs }, errors: ['AUTH_INVALID_CREDENTIALS', 'HTTPS_REQUIRED', 'RATE_LIMITED'] },
     schema: { body: Credentials, response: { 200: KeyResponse } },
     onRequest: async (request) => { requireHttps(request) }
   }, async (request, reply) => {
@@ -107,7 +107,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
   const sessionEnd = (p: Principal): number => p.fields.sessionStart + config.sessionMaxSeconds * 1000
 
   app.post('/auth/refresh', {
-    config: { access: userOnly },
+    config: { access: userOnly, errors: ['VALIDATION_FAILED'] },
     schema: { response: { 200: KeyResponse } }
   }, async (request, reply) => {
     requireNoBody(request)
@@ -125,8 +125,8 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
   })
 
   app.post('/auth/logout', {
-    config: { access: userOnly },
-    schema: {}
+    config: { access: userOnly, errors: ['VALIDATION_FAILED'] },
+    schema: { response: { 204: NoContent } }
   }, async (request, reply) => {
     requireNoBody(request)
     const p = request.principal as Principal
@@ -134,12 +134,12 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
     const revocation = { principal: p.name, sid: p.fields.sid, before: null, effectiveAt: now, expiresAt: sessionEnd(p) }
     await s.store.addRevocation(revocation, now)
     s.auth.revocations.add(revocation)
-    return reply.code(204).send()
+    return reply.code(204).send(null)
   })
 
   app.post('/auth/password', {
-    config: { access: userOnly },
-    schema: { body: PasswordChange }
+    config: { access: userOnly, errors: ['AUTH_INVALID_CREDENTIALS'] },
+    schema: { body: PasswordChange, response: { 204: NoContent } }
   }, async (request, reply) => {
     const p = request.principal as Principal
     const now = s.now()
@@ -158,7 +158,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
     await s.store.addRevocation(revocation, now)
     s.auth.revocations.add(revocation)
     request.log.info({ username: p.name }, 'password changed; sessions revoked')
-    return reply.code(204).send()
+    return reply.code(204).send(null)
   })
 
   app.get('/auth/whoami', {

@@ -8,11 +8,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ApiError } from '../errors.js'
 import type { Principal } from '../auth/verify.js'
 import type { Note } from '../store/port.js'
+import { NoContent } from '../schemas/common.js'
 import { GrantBody, GrantParams, IdParams, NoteSchema, Page, PageQuery, TextCreate, TextPatch } from '../schemas/api.js'
 import type { AppServices } from '../services.js'
 import { pageOf } from './paging.js'
 
 const users = { kinds: ['user'] as const }
+const found = { access: users, errors: ['NOT_FOUND'] as const }
+const owner = { access: users, errors: ['NOT_FOUND', 'FORBIDDEN'] as const }
 
 export function noteView (note: Note, viewer: string): { id: string, owner: string, title: string, body: string, grants: Note['grants'], createdAt: string, updatedAt: string } {
   return {
@@ -54,24 +57,24 @@ export function notesRoutes (scope: FastifyInstance, s: AppServices): void {
     return pageOf(s.cursors, `notes|${username}`, request.query, (after, limit) => s.store.listNotesFor(username, after, limit), n => noteView(n, username))
   })
 
-  app.get('/v1/notes/:id', { config: { access: users }, schema: { params: IdParams, response: { 200: NoteSchema } } }, async (request) => {
+  app.get('/v1/notes/:id', { config: found, schema: { params: IdParams, response: { 200: NoteSchema } } }, async (request) => {
     return noteView(await noteFor(request.params.id, who(request), 'read'), who(request))
   })
 
-  app.patch('/v1/notes/:id', { config: { access: users }, schema: { params: IdParams, body: TextPatch, response: { 200: NoteSchema } } }, async (request) => {
+  app.patch('/v1/notes/:id', { config: owner, schema: { params: IdParams, body: TextPatch, response: { 200: NoteSchema } } }, async (request) => {
     await noteFor(request.params.id, who(request), 'write')
     const updated = await s.store.updateNote(request.params.id, request.body, s.now())
     if (updated === null) throw new ApiError('NOT_FOUND', 'No such note')
     return noteView(updated, who(request))
   })
 
-  app.delete('/v1/notes/:id', { config: { access: users }, schema: { params: IdParams } }, async (request, reply) => {
+  app.delete('/v1/notes/:id', { config: owner, schema: { params: IdParams, response: { 204: NoContent } } }, async (request, reply) => {
     await noteFor(request.params.id, who(request), 'owner')
     await s.store.deleteNote(request.params.id)
-    return reply.code(204).send()
+    return reply.code(204).send(null)
   })
 
-  app.put('/v1/notes/:id/grants/:username', { config: { access: users }, schema: { params: GrantParams, body: GrantBody, response: { 200: NoteSchema } } }, async (request) => {
+  app.put('/v1/notes/:id/grants/:username', { config: { access: users, errors: ['NOT_FOUND', 'FORBIDDEN', 'USER_NOT_FOUND'] }, schema: { params: GrantParams, body: GrantBody, response: { 200: NoteSchema } } }, async (request) => {
     const { id, username } = request.params
     await noteFor(id, who(request), 'owner')
     if (username === who(request)) throw new ApiError('VALIDATION_FAILED', 'params.username: the owner cannot be granted their own note')
@@ -82,7 +85,7 @@ export function notesRoutes (scope: FastifyInstance, s: AppServices): void {
     return noteView(note, who(request))
   })
 
-  app.delete('/v1/notes/:id/grants/:username', { config: { access: users }, schema: { params: GrantParams, response: { 200: NoteSchema } } }, async (request) => {
+  app.delete('/v1/notes/:id/grants/:username', { config: owner, schema: { params: GrantParams, response: { 200: NoteSchema } } }, async (request) => {
     const { id, username } = request.params
     await noteFor(id, who(request), 'owner')
     const note = await s.store.setGrant(id, username, null, s.now())

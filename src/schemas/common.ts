@@ -17,6 +17,8 @@ export const KeyResponse = Type.Object({
   expiresAt: Type.String({ format: 'date-time' })
 })
 
+export const NoContent = Type.Null({ description: 'No content' })
+
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer(),
   code: Type.String(),
