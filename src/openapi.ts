@@ -81,7 +81,7 @@ export async function registerOpenApi (app: FastifyInstance, version: string): P
       info: {
         title: 'signed-api',
         version,
-        description: 'A stateless, HMAC-signed REST API. Errors are JSON `{"statusCode","code","error","message"}` with a stable `code`; an unknown route is 404 `NOT_FOUND`, a known route with another method 405 `METHOD_NOT_ALLOWED`.'
+        description: 'A stateless, HMAC-signed REST API. Errors are JSON `{"statusCode","code","error","message"}` with a stable `code`; an unknown route is 404 `NOT_FOUND`, a known route with another method 405 `METHOD_NOT_ALLOWED`; a request the HTTP parser cannot read is 400 `BAD_REQUEST` (or `BAD_REQUEST_TARGET`), headers over the limit 431 `HEADERS_TOO_LARGE`; an unexpected failure is 500 `INTERNAL_ERROR`, never with internal details.'
       },
       components: {
         securitySchemes: Object.fromEntries(Object.entries(HEADER_SCHEMES).map(([key, h]) => [key, { type: 'apiKey' as const, in: 'header', name: h.name, description: h.description }]))
