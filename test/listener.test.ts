@@ -120,6 +120,31 @@ t.test('instances sharing a store: a logout on one is refused on the other withi
   t.ok(elapsed < 5_000, `refused on the other instance after ${elapsed} ms`)
 })
 
+t.test('disabling a user and deleting a client on one instance are refused on the other within 5 s', async t => {
+  const dir = tempDir(t)
+  const admin = { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin password 1' }
+  const a = await startServer(t, { DATA_DIR: dir, ...admin })
+  const b = await startServer(t, { DATA_DIR: dir, ...admin })
+  const root = (await call(a, 'POST', '/auth/login', { body: JSON.stringify({ username: 'root', password: 'admin password 1' }) })).json()
+  const bob = await newUser(a, 'bob')
+  const reg = (await signedCall(a, root, 'POST', '/admin/clients', JSON.stringify({ name: 'svc', kind: 'service' }))).json()
+  const svc = { username: reg.principal, keyId: reg.keyId, signingKey: reg.secret }
+  t.equal((await signedCall(b, bob, 'GET', '/auth/whoami')).status, 200)
+  t.equal((await signedCall(b, svc, 'GET', '/auth/whoami')).status, 200)
+  t.equal((await signedCall(a, root, 'PATCH', '/admin/users/bob', JSON.stringify({ disabled: true }))).status, 200)
+  t.equal((await signedCall(a, root, 'DELETE', `/admin/clients/${reg.id as string}`)).status, 204)
+  const started = Date.now()
+  const pending = new Set(['bob', 'svc'])
+  while (pending.size > 0 && Date.now() - started < 6_000) {
+    if (pending.has('bob') && (await signedCall(b, bob, 'GET', '/auth/whoami')).json().code === 'AUTH_KEY_REVOKED') pending.delete('bob')
+    if (pending.has('svc') && (await signedCall(b, svc, 'GET', '/auth/whoami')).json().code === 'AUTH_KEY_REVOKED') pending.delete('svc')
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  const elapsed = Date.now() - started
+  t.same([...pending], [], 'both refused on the other instance')
+  t.ok(elapsed < 5_000, `within ${elapsed} ms`)
+})
+
 t.test('master key rotation: new keys use the newest version, older keys still verify', async t => {
   const dir = tempDir(t)
   const keyDir = tempDir(t)
