@@ -28,6 +28,7 @@ import { articlesRoutes } from './routes/articles.js'
 import { adminRoutes } from './routes/admin.js'
 import { cursorCodec } from './paging.js'
 import { corsHook } from './cors.js'
+import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, RedisUnavailableError, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
 
 declare module 'fastify' {
@@ -49,6 +50,8 @@ export interface AppDeps {
   logStream?: DestinationStream
   /** Key and certificate: the instance serves HTTPS when given. */
   https?: { key: string, cert: string }
+  /** REDIS_URL's connections: replay cache, rate limits, failed logins and revocation nudges go through Redis. */
+  redis?: RedisLink
   /** How often revocations are polled from the store (default 1000 ms). */
   revocationPollMs?: number
 }
@@ -85,6 +88,7 @@ function validationMessage (errors: ErrorObject[], context: string): string {
 /** Fastify's own errors mapped onto the catalogue; a 5xx never forwards its message. */
 function toApiError (error: FastifyError & { validation?: ErrorObject[], validationContext?: string }): ApiError {
   if (error instanceof ApiError) return error
+  if ((error as unknown) instanceof RedisUnavailableError) return new ApiError('RATE_LIMIT_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })
   if (error.validation !== undefined) {
     return new ApiError('VALIDATION_FAILED', validationMessage(error.validation, error.validationContext ?? 'request'))
   }
@@ -201,11 +205,13 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   await app.register(helmet, { hsts: config.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false, global: true })
   await app.register(rateLimit, {
     global: false,
+    ...(deps.redis === undefined ? {} : { redis: deps.redis.client, nameSpace: `signed-api:${config.audience}:rate:`, skipOnError: true }),
     errorResponseBuilder: (_request, context) => new ApiError('RATE_LIMITED', `Too many requests; retry in ${context.after}`)
   })
 
   const revocations = new RevocationView()
-  const replay = deps.replay ?? new MemoryReplayCache()
+  const replay = deps.replay ?? (deps.redis === undefined ? new MemoryReplayCache() : new RedisReplayCache(deps.redis.client, config.audience))
+  const bus = deps.redis === undefined ? undefined : new RedisRevocationBus(deps.redis, config.audience)
   const auth: AuthServices = {
     ctx: {
       keyring: deps.keyring,
@@ -235,10 +241,17 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     store: deps.store,
     keyring: deps.keyring,
     passwords: deps.passwords ?? createPasswordHasher(),
-    loginLimiter: deps.loginLimiter ?? new MemoryFailureLimiter(config.loginWindowSeconds * 1000),
+    loginLimiter: deps.loginLimiter ?? (deps.redis === undefined
+      ? new MemoryFailureLimiter(config.loginWindowSeconds * 1000)
+      : new RedisFailureLimiter(deps.redis.client, config.audience, config.loginWindowSeconds * 1000)),
     auth,
     cursors: cursorCodec(deps.keyring),
     newId: () => randomBytes(12).toString('base64url'),
+    revoke: async (revocation) => {
+      const seq = await deps.store.addRevocation(revocation, now())
+      revocations.add(revocation)
+      await bus?.publish(seq)
+    },
     now
   }
 
@@ -265,12 +278,13 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.decorate('syncRevocations', () => syncRevocations(revocations, deps.store, now))
   let poller: NodeJS.Timeout | undefined
   app.addHook('onReady', async () => {
+    if (deps.redis !== undefined && !await deps.redis.ready(3000)) app.log.warn('Redis is not reachable yet: signed requests answer 503 until it is')
     await syncRevocations(revocations, deps.store, now)
     if (config.admin !== undefined) await ensureAdmin(services, config.admin)
-    poller = setInterval(() => {
-      syncRevocations(revocations, deps.store, now).catch((err: unknown) => app.log.error({ err }, 'revocation sync failed'))
-    }, deps.revocationPollMs ?? 1000)
+    const sync = (): void => { syncRevocations(revocations, deps.store, now).catch((err: unknown) => app.log.error({ err }, 'revocation sync failed')) }
+    poller = setInterval(sync, deps.revocationPollMs ?? 1000)
     poller.unref()
+    bus?.subscribe(sync)
   })
   // A request that began before close() finishes normally; its answer then
   // closes the connection, so a keep-alive socket does not hold the exit open.
@@ -283,6 +297,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addHook('onClose', async () => {
     if (poller !== undefined) clearInterval(poller)
     await replay.close()
+    await deps.redis?.close()
     await deps.store.close()
   })
   return app

@@ -22,6 +22,7 @@ export const ERRORS = {
   REVOCATIONS_STALE: { status: 503, message: 'The revocation list is out of date; try again shortly' },
   REPLAY_CACHE_UNAVAILABLE: { status: 503, message: 'The replay cache cannot answer; try again shortly' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; see Retry-After' },
+  RATE_LIMIT_UNAVAILABLE: { status: 503, message: 'The shared rate limiter cannot answer; try again shortly' },
   // protocol-v1.md, "Auth endpoints"
   AUTH_INVALID_CREDENTIALS: { status: 401, message: 'Invalid username or password' },
   USERNAME_TAKEN: { status: 409, message: 'That username is taken' },

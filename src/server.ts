@@ -9,6 +9,7 @@ import { loadKeyring, KeyringError } from './auth/keyring-file.js'
 import { openEmbeddedStore } from './store/embedded.js'
 import { openMongoStore } from './store/mongodb.js'
 import { loadTls } from './tls.js'
+import { connectRedis } from './redis.js'
 import type { Store } from './store/port.js'
 
 class StartupError extends Error {}
@@ -24,13 +25,12 @@ async function openStore (config: Config): Promise<Store> {
 
 async function main (): Promise<void> {
   const config = loadConfig(process.env)
-  if (config.redisUrl !== undefined) {
-    throw new StartupError('REDIS_URL is set, but this build has no Redis support yet; unset it to keep replay and rate limits in memory')
-  }
   const { keyring, path: keyringPath, created } = loadKeyring(config.masterKeyFile, config.dataDir, Date.now())
   const tls = config.tls ? await loadTls({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, dataDir: config.dataDir }) : undefined
   const store = await openStore(config)
-  const app = await buildApp(config, { store, keyring, ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
+  // An unreachable Redis does not stop the start: signed requests answer 503 until it is back.
+  const redis = config.redisUrl === undefined ? undefined : connectRedis(config.redisUrl, (err) => process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'redis unavailable', err: err.message })}\n`))
+  const app = await buildApp(config, { store, keyring, ...(redis === undefined ? {} : { redis }), ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
 
   let closing = false
   const close = (signal: string): void => {
@@ -51,6 +51,7 @@ async function main (): Promise<void> {
   app.log.info({
     url: `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     store: store.kind,
+    redis: redis !== undefined,
     keyring: keyringPath,
     keyringCreated: created,
     keyringVersion: keyring.current,

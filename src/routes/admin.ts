@@ -10,7 +10,6 @@ import { randomBytes } from 'node:crypto'
 import { ApiError } from '../errors.js'
 import { issueKey } from '../auth/keys.js'
 import { clientSid, DEFAULT_SCOPES, isWriteScope, type Scope } from '../auth/scopes.js'
-import type { Revocation } from '../auth/revocation.js'
 import { ConflictError, type Client } from '../store/port.js'
 import { NoContent } from '../schemas/common.js'
 import { ClientCreate, ClientCreated, ClientSchema, ClientSecret, IdParams, UserPatch, UserSchema, UsernameParams } from '../schemas/api.js'
@@ -23,10 +22,6 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>()
   const { config } = s
 
-  async function revoke (r: Revocation): Promise<void> {
-    await s.store.addRevocation(r, s.now())
-    s.auth.revocations.add(r)
-  }
   function keyFor (client: Client): { principal: string, keyId: string, secret: string } {
     const now = s.now()
     const principal = principalOf(client)
@@ -67,8 +62,8 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     const principal = principalOf(client)
     const scopes = client.scopes as Scope[]
     // The immediately previous key works for the overlap; any older one stops now.
-    await revoke({ principal, sid: clientSid(client.generation - 1, scopes), before: null, effectiveAt: now + config.clientKeyOverlapSeconds * 1000, expiresAt: null })
-    if (client.generation > 2) await revoke({ principal, sid: clientSid(client.generation - 2, scopes), before: null, effectiveAt: now, expiresAt: null })
+    await s.revoke({ principal, sid: clientSid(client.generation - 1, scopes), before: null, effectiveAt: now + config.clientKeyOverlapSeconds * 1000, expiresAt: null })
+    if (client.generation > 2) await s.revoke({ principal, sid: clientSid(client.generation - 2, scopes), before: null, effectiveAt: now, expiresAt: null })
     request.log.info({ client: principal, generation: client.generation }, 'client key rotated')
     reply.header('cache-control', 'no-store')
     return keyFor(client)
@@ -77,7 +72,7 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
   app.delete('/admin/clients/:id', { config: { access: admins, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 204: NoContent } } }, async (request, reply) => {
     const client = await s.store.getClient(request.params.id)
     if (client === null || !await s.store.deleteClient(client.id)) throw new ApiError('NOT_FOUND', 'No such client')
-    await revoke({ principal: principalOf(client), sid: null, before: Number.MAX_SAFE_INTEGER, effectiveAt: s.now(), expiresAt: null })
+    await s.revoke({ principal: principalOf(client), sid: null, before: Number.MAX_SAFE_INTEGER, effectiveAt: s.now(), expiresAt: null })
     request.log.info({ client: principalOf(client) }, 'client deleted; its keys are revoked')
     return reply.code(204).send(null)
   })
@@ -87,7 +82,7 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     const user = await s.store.updateUser(request.params.username, request.body, now)
     if (user === null) throw new ApiError('USER_NOT_FOUND')
     if (request.body.disabled === true) {
-      await revoke({ principal: user.username, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 })
+      await s.revoke({ principal: user.username, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 })
       request.log.info({ username: user.username }, 'user disabled; keys revoked')
     }
     return { username: user.username, roles: user.roles, disabled: user.disabled }

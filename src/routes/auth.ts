@@ -131,9 +131,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
     requireNoBody(request)
     const p = request.principal as Principal
     const now = s.now()
-    const revocation = { principal: p.name, sid: p.fields.sid, before: null, effectiveAt: now, expiresAt: sessionEnd(p) }
-    await s.store.addRevocation(revocation, now)
-    s.auth.revocations.add(revocation)
+    await s.revoke({ principal: p.name, sid: p.fields.sid, before: null, effectiveAt: now, expiresAt: sessionEnd(p) })
     return reply.code(204).send(null)
   })
 
@@ -154,9 +152,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
     }
     await s.store.setPassword(p.name, await s.passwords.hash(request.body.newPassword), now)
     // Every session that began up to now ends, this one included.
-    const revocation = { principal: p.name, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 }
-    await s.store.addRevocation(revocation, now)
-    s.auth.revocations.add(revocation)
+    await s.revoke({ principal: p.name, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 })
     request.log.info({ username: p.name }, 'password changed; sessions revoked')
     return reply.code(204).send(null)
   })

@@ -1,0 +1,162 @@
+/**
+ * REDIS_URL: what several instances share through Redis. The replay cache
+ * (so a request accepted by one instance is refused by every other), the
+ * failed-login counters, @fastify/rate-limit's counters (wired in app.ts),
+ * and revocation nudges over pub/sub (the store's sequence stays the source
+ * of truth; a nudge only makes instances look sooner).
+ *
+ * Commands fail fast while Redis is down (no offline queue), so the server
+ * answers 503 at once instead of hanging, and never accepts a request it
+ * cannot prove fresh. ioredis reconnects by itself; service resumes with it.
+ */
+import { Redis } from 'ioredis'
+import type { ReplayAnswer, ReplayCache } from './auth/replay.js'
+import type { FailureLimiter } from './auth/login-limiter.js'
+
+export interface RedisLink {
+  client: Redis
+  /** A second connection: a subscribed connection cannot run other commands. */
+  subscriber: Redis
+  /** Resolves when connected, or after `ms` (the server then starts anyway and answers 503 until Redis is there). */
+  ready (ms: number): Promise<boolean>
+  close (): Promise<void>
+}
+
+export function connectRedis (url: string, onError: (err: Error) => void): RedisLink {
+  const options = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    // Keep trying forever, at most every 2 s: service resumes when Redis returns.
+    retryStrategy: (times: number) => Math.min(100 * times, 2000),
+    lazyConnect: false
+  }
+  const client = new Redis(url, options)
+  // The subscriber may queue its SUBSCRIBE until connected.
+  const subscriber = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null })
+  let reported = false
+  for (const c of [client, subscriber]) {
+    // Without a listener ioredis would print every reconnection failure.
+    c.on('error', (err: Error) => { if (!reported) { reported = true; onError(err) } })
+    c.on('ready', () => { reported = false })
+  }
+  return {
+    client,
+    subscriber,
+    async ready (ms) {
+      if (client.status === 'ready') return true
+      return new Promise<boolean>(resolve => {
+        const timer = setTimeout(() => { client.off('ready', onReady); resolve(false) }, ms)
+        const onReady = (): void => { clearTimeout(timer); resolve(true) }
+        client.once('ready', onReady)
+      })
+    },
+    async close () {
+      client.disconnect()
+      subscriber.disconnect()
+    }
+  }
+}
+
+/** Check 7 across instances: SET key NX with an absolute expiry (PXAT) at X-Microtime + skew. */
+export class RedisReplayCache implements ReplayCache {
+  readonly #redis: Redis
+  readonly #prefix: string
+
+  constructor (redis: Redis, audience: string) {
+    this.#redis = redis
+    this.#prefix = `signed-api:${audience}:replay:`
+  }
+
+  async remember (key: string, expiresAt: number, now: number): Promise<ReplayAnswer> {
+    if (expiresAt <= now) return 'replay' // cannot happen after the skew check; never store a dead entry
+    try {
+      const set = await this.#redis.set(this.#prefix + key, '1', 'PXAT', expiresAt, 'NX')
+      return set === 'OK' ? 'fresh' : 'replay'
+    } catch {
+      return 'unavailable'
+    }
+  }
+
+  async healthy (): Promise<boolean> {
+    try {
+      return await this.#redis.ping() === 'PONG'
+    } catch {
+      return false
+    }
+  }
+
+  close (): void {}
+}
+
+export class RedisUnavailableError extends Error {
+  constructor (cause: unknown) {
+    super('Redis is unavailable', { cause })
+    this.name = 'RedisUnavailableError'
+  }
+}
+
+/** Failed-login counters shared by every instance: INCR, with the window set by the first failure. */
+export class RedisFailureLimiter implements FailureLimiter {
+  readonly #redis: Redis
+  readonly #prefix: string
+  readonly #windowMs: number
+
+  constructor (redis: Redis, audience: string, windowMs: number) {
+    this.#redis = redis
+    this.#prefix = `signed-api:${audience}:failures:`
+    this.#windowMs = windowMs
+  }
+
+  async blockedFor (keys: ReadonlyArray<{ key: string, max: number }>): Promise<number> {
+    try {
+      const pipeline = this.#redis.pipeline()
+      for (const { key } of keys) pipeline.get(this.#prefix + key).pttl(this.#prefix + key)
+      const results = await pipeline.exec()
+      // A pipeline resolves with per-command errors rather than rejecting.
+      if (results === null || results.some(([err]) => err !== null)) throw new Error('pipeline failed')
+      let wait = 0
+      keys.forEach(({ max }, i) => {
+        const count = Number(results?.[2 * i]?.[1] ?? 0)
+        const ttl = Number(results?.[2 * i + 1]?.[1] ?? -1)
+        if (count >= max && ttl > 0) wait = Math.max(wait, Math.ceil(ttl / 1000))
+      })
+      return wait
+    } catch (err) {
+      throw new RedisUnavailableError(err)
+    }
+  }
+
+  async recordFailure (keys: ReadonlyArray<{ key: string }>): Promise<void> {
+    try {
+      const multi = this.#redis.multi()
+      for (const { key } of keys) multi.incr(this.#prefix + key).pexpire(this.#prefix + key, this.#windowMs, 'NX')
+      const results = await multi.exec()
+      if (results === null || results.some(([err]) => err !== null)) throw new Error('transaction failed')
+    } catch (err) {
+      throw new RedisUnavailableError(err)
+    }
+  }
+}
+
+/** Revocation nudges: publish the new sequence; every instance syncs from the store when nudged. */
+export class RedisRevocationBus {
+  readonly #link: RedisLink
+  readonly #channel: string
+
+  constructor (link: RedisLink, audience: string) {
+    this.#link = link
+    this.#channel = `signed-api:${audience}:revocations`
+  }
+
+  /** Best effort: the poller catches up within a second anyway. */
+  async publish (seq: number): Promise<void> {
+    await this.#link.client.publish(this.#channel, String(seq)).catch(() => undefined)
+  }
+
+  /** Never blocks start-up: the SUBSCRIBE waits for Redis, and ioredis re-subscribes after reconnecting. */
+  subscribe (onNudge: () => void): void {
+    this.#link.subscriber.on('message', (channel: string) => { if (channel === this.#channel) onNudge() })
+    this.#link.subscriber.subscribe(this.#channel).catch(() => undefined)
+  }
+}
