@@ -65,7 +65,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
   })
 
   app.post('/auth/login', {
-    config: { access, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs }, errors: ['AUTH_INVALID_CREDENTIALS', 'HTTPS_REQUIRED', 'RATE_LIMITED'] },
+    config: { access, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs }, errors: ['AUTH_INVALID_CREDENTIALS', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: Credentials, response: { 200: KeyResponse } },
     onRequest: async (request) => { requireHttps(request) }
   }, async (request, reply) => {
@@ -136,7 +136,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
   })
 
   app.post('/auth/password', {
-    config: { access: userOnly, errors: ['AUTH_INVALID_CREDENTIALS'] },
+    config: { access: userOnly, errors: ['AUTH_INVALID_CREDENTIALS', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: PasswordChange, response: { 204: NoContent } }
   }, async (request, reply) => {
     const p = request.principal as Principal
