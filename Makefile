@@ -3,16 +3,18 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STAMP := node_modules/.installed-stamp
-# Debian packages the suite needs besides Node: openssl and python3 (independent
-# signers that cross-check the test vectors) and curl (the shell client).
-SYSTEM_TOOLS := openssl python3 curl
+# Debian packages the suite needs besides Node, as command:package. openssl and
+# python3 cross-check the test vectors, curl drives the shell client, and
+# redis-server and nginx run the scale-out tests (started by the tests, on loopback).
+SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server nginx:nginx-light
 
-.PHONY: help run test build deps system-deps typecheck test-mongo openapi keyring-rotate clean
+.PHONY: help run test build deps system-deps typecheck test-mongo openapi cluster keyring-rotate clean
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make test-mongo - the store contract suite against MONGODB_URI"
+	@echo "make cluster - Redis + 3 instances + nginx (TLS) on https://127.0.0.1:9443 until Ctrl-C"
 	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
 
 $(STAMP): package.json package-lock.json
@@ -22,7 +24,8 @@ $(STAMP): package.json package-lock.json
 deps: $(STAMP)
 
 system-deps:
-	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for pair in $(SYSTEM_TOOLS); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -50,6 +53,10 @@ test-mongo: deps
 # Rewrites the committed OpenAPI document from the running routes (a test fails when they differ).
 openapi: deps
 	node --import tsx src/openapi-cli.ts > openapi/openapi.json.tmp && mv openapi/openapi.json.tmp openapi/openapi.json
+
+# Redis, three instances sharing one keyring and one store, and nginx terminating TLS, on loopback.
+cluster: deps system-deps
+	node --import tsx test/cluster/main.ts
 
 keyring-rotate: build
 	@test -n "$(KEYRING)" || { echo "usage: make keyring-rotate KEYRING=path/to/keyring"; exit 2; }
