@@ -10,9 +10,9 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFil
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createServer } from 'node:net'
 import { addKeyringVersion } from '../../src/auth/keys.js'
 import { loadTls } from '../../src/tls.js'
+import { freePort } from '../redis-server.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -21,18 +21,6 @@ export function findBinary (name: string): string {
     if (dir !== '' && existsSync(join(dir, name))) return join(dir, name)
   }
   throw new Error(`${name} is not installed (make test installs it: apt-get install ${name === 'nginx' ? 'nginx-light' : name})`)
-}
-
-export async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address()
-      const port = typeof a === 'object' && a !== null ? a.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /** Waits until a TCP port accepts connections. */
