@@ -89,6 +89,23 @@ t.test('raw targets and bodies over the wire', async t => {
   }
 })
 
+t.test('checks 1-4 and the body rules answer from the head, without waiting for the body', async t => {
+  const s = await startServer(t, { DATA_DIR: tempDir(t), TLS: 'off' })
+  const answerTo = (head: string): Promise<string> => new Promise((resolve, reject) => {
+    const sock = connect(s.port, '127.0.0.1')
+    let data = ''
+    sock.on('data', c => { data += c.toString('latin1'); if (data.includes('\r\n\r\n') && /\}$/.test(data)) { sock.destroy(); resolve(data) } })
+    sock.on('error', reject)
+    sock.write(head) // a Content-Length is promised, and the body never comes
+  })
+  const stale = await answerTo(`POST /auth/password HTTP/1.1\r\nHost: x\r\nAuth-Username: alice\r\nAuth-Key-Id: k\r\nX-Microtime: 1000\r\nAuth-Signature: ${'0'.repeat(64)}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`)
+  t.match(stale, /^HTTP\/1\.1 401 /)
+  t.match(stale, /"code":"AUTH_STALE"/)
+  const big = await answerTo(`POST /auth/password HTTP/1.1\r\nHost: x\r\nAuth-Username: alice\r\nAuth-Key-Id: k\r\nX-Microtime: ${Date.now()}\r\nAuth-Signature: ${'0'.repeat(64)}\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n`)
+  t.match(big, /^HTTP\/1\.1 413 /)
+  t.match(big, /"code":"BODY_TOO_LARGE"/)
+})
+
 t.test('a second instance with its own empty DATA_DIR verifies keys the first issued, from the keyring alone', async t => {
   const dirA = tempDir(t)
   const a = await startServer(t, { DATA_DIR: dirA })

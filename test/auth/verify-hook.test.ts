@@ -1,6 +1,7 @@
 /** The verify hook through app.inject: every check, in the protocol's order, with its status and code. */
 import t from 'tap'
 import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
 import { buildTestApp, login, nextTime, sign, signedInject, signupAndLogin, viaHttps, type Credential } from '../helper.js'
 import { formatKeyId, issueKey } from '../../src/auth/keys.js'
 import { MemoryReplayCache } from '../../src/auth/replay.js'
@@ -250,4 +251,15 @@ t.test('unknown routes and methods', async t => {
   t.match(method.headers.allow, /GET/)
   const viaHttpsHeader = await app.inject({ method: 'GET', url: '/health', headers: viaHttps() })
   t.equal(viaHttpsHeader.statusCode, 200)
+})
+
+t.test('now is read when the head arrives: a slow upload does not turn stale', async t => {
+  const { app, clock } = await buildTestApp(t)
+  const cred = await signupAndLogin(app, 'alice')
+  const body = JSON.stringify({ password: 'correct horse battery', newPassword: 'another long one' })
+  const headers = { ...sign(cred, 'POST', '/auth/password', body, clock.now()), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
+  // The body arrives 60 s after the head: the clock moves while the server reads it.
+  const slow = new Readable({ read () { clock.advance(60_000); this.push(body); this.push(null) } })
+  const res = await app.inject({ method: 'POST', url: '/auth/password', headers, payload: slow })
+  t.equal(res.statusCode, 204, 'checked against the time the head arrived')
 })
