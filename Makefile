@@ -5,8 +5,9 @@ SHELL := /bin/bash
 STAMP := node_modules/.installed-stamp
 # Debian packages the suite needs besides Node, as command:package. openssl and
 # python3 cross-check the test vectors, curl drives the shell client, and
-# redis-server and nginx run the scale-out tests (started by the tests, on loopback).
-SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server nginx:nginx-light
+# redis-server and nginx run the scale-out tests (started by the tests, on loopback),
+# and chromium runs the website's browser test.
+SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server nginx:nginx-light chromium:chromium
 
 .PHONY: help run test build deps system-deps typecheck test-mongo openapi cluster keyring-rotate clean
 
@@ -34,9 +35,11 @@ system-deps:
 
 build: deps
 	npx tsc -p tsconfig.json
+	npx tsc -p src/web/client/tsconfig.json
 
 typecheck: deps
 	npx tsc --noEmit -p tsconfig.json
+	npx tsc --noEmit -p src/web/client/tsconfig.json
 
 run: build
 	node dist/src/server.js

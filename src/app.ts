@@ -30,6 +30,7 @@ import { cursorCodec } from './paging.js'
 import { corsHook } from './cors.js'
 import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, RedisUnavailableError, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
+import { webRoutes } from './web/routes.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -273,6 +274,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     notesRoutes(scope, services)
     adminRoutes(scope, services)
   })
+
+  // The website (src/web): GET / and /web/*; its API requests are injected into the routes above.
+  await webRoutes(app, services)
 
   // Ready means: revocations loaded from the store, and the admin exists if configured.
   app.decorate('syncRevocations', () => syncRevocations(revocations, deps.store, now))

@@ -36,7 +36,9 @@ export const ERRORS = {
   USER_NOT_FOUND: { status: 404, message: 'No such user' },
   CLIENT_NAME_TAKEN: { status: 409, message: 'A client with that name exists' },
   NOT_READY: { status: 503, message: 'The server is not ready' },
-  INTERNAL_ERROR: { status: 500, message: 'Internal server error' }
+  INTERNAL_ERROR: { status: 500, message: 'Internal server error' },
+  // The website (src/web)
+  CSRF_REJECTED: { status: 403, message: 'Cross-site request refused: /web/ accepts state-changing requests from its own origin only' }
 } as const satisfies Record<string, { status: number, message: string }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -12,6 +12,7 @@ import type { Principal } from '../auth/verify.js'
 import { ConflictError } from '../store/port.js'
 import { Credentials, KeyResponse, NoContent, Password } from '../schemas/common.js'
 import type { AppServices } from '../services.js'
+import { isVouchedHttps } from '../web/https-vouch.js'
 
 const WhoAmI = Type.Object({
   username: Type.String(),
@@ -27,8 +28,9 @@ function requireNoBody (request: FastifyRequest): void {
 }
 
 function requireHttps (request: FastifyRequest): void {
-  // request.protocol honours X-Forwarded-Proto only from TRUST_PROXY addresses.
-  if (request.protocol !== 'https') throw new ApiError('HTTPS_REQUIRED')
+  // request.protocol honours X-Forwarded-Proto only from TRUST_PROXY addresses; the website's
+  // internal request (src/web/https-vouch.ts) carries a one-time token when the browser used HTTPS.
+  if (request.protocol !== 'https' && !isVouchedHttps(request.headers)) throw new ApiError('HTTPS_REQUIRED')
 }
 
 function keyAnswer (reply: FastifyReply, username: string, key: IssuedKey): { username: string, keyId: string, signingKey: string, expiresAt: string } {
