@@ -38,6 +38,18 @@ function keyAnswer (reply: FastifyReply, username: string, key: IssuedKey): { us
   return { username, keyId: key.keyId, signingKey: key.signingKey, expiresAt: new Date(key.fields.expiresAt as number).toISOString() }
 }
 
+/** A user key of the session (sessionStart, sid): it lives KEY_TTL_SECONDS, never past the session's end. */
+function userKey (s: AppServices, username: string, session: { sessionStart: number, sid: string }, now: number): IssuedKey {
+  const { keyTtlSeconds, sessionMaxSeconds, audience } = s.config
+  return issueKey(s.keyring, audience, username, {
+    kind: 'user',
+    sessionStart: session.sessionStart,
+    issuedAt: now,
+    expiresAt: Math.min(now + keyTtlSeconds * 1000, session.sessionStart + sessionMaxSeconds * 1000),
+    sid: session.sid
+  })
+}
+
 /** POST /auth/signup and POST /auth/login. */
 export function credentialRoutes (scope: FastifyInstance, s: AppServices): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>()
@@ -87,13 +99,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
       await s.loginLimiter.recordFailure(keys, now)
       throw new ApiError('AUTH_INVALID_CREDENTIALS')
     }
-    const key = issueKey(s.keyring, config.audience, username, {
-      kind: 'user',
-      sessionStart: now,
-      issuedAt: now,
-      expiresAt: now + Math.min(config.keyTtlSeconds, config.sessionMaxSeconds) * 1000,
-      sid: newSessionId()
-    })
+    const key = userKey(s, username, { sessionStart: now, sid: newSessionId() }, now)
     request.log.info({ username }, 'user logged in')
     return keyAnswer(reply, username, key)
   })
@@ -116,13 +122,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
     const p = request.principal as Principal
     const now = s.now()
     // A fresh key of the same session; the session's absolute end never moves.
-    const key = issueKey(s.keyring, config.audience, p.name, {
-      kind: 'user',
-      sessionStart: p.fields.sessionStart,
-      issuedAt: now,
-      expiresAt: Math.min(now + config.keyTtlSeconds * 1000, sessionEnd(p)),
-      sid: p.fields.sid
-    })
+    const key = userKey(s, p.name, p.fields, now)
     return keyAnswer(reply, p.name, key)
   })
 
