@@ -58,7 +58,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
   const windowMs = config.loginWindowSeconds * 1000
 
   app.post('/auth/signup', {
-    config: { access, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs }, errors: ['USERNAME_TAKEN', 'SIGNUP_CLOSED', 'HTTPS_REQUIRED', 'RATE_LIMITED'] },
+    config: { access, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs }, errors: ['USERNAME_TAKEN', 'SIGNUP_CLOSED', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: Credentials, response: { 201: Type.Object({ username: Type.String() }) } },
     onRequest: async (request) => {
       if (config.signup === 'closed') throw new ApiError('SIGNUP_CLOSED')
@@ -66,12 +66,20 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
     }
   }, async (request, reply) => {
     const { username, password } = request.body
-    if (await s.store.findUser(username) !== null) throw new ApiError('USERNAME_TAKEN')
+    // 409 tells that a name exists: probes of one name are limited wherever they come from.
+    const probes = [{ key: `signup|${username}`, max: config.loginMaxFailures }]
+    const wait = await s.loginLimiter.blockedFor(probes, s.now())
+    if (wait > 0) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(wait) })
+    const taken = async (): Promise<never> => {
+      await s.loginLimiter.recordFailure(probes, s.now())
+      throw new ApiError('USERNAME_TAKEN')
+    }
+    if (await s.store.findUser(username) !== null) await taken()
     const passwordHash = await s.passwords.hash(password)
     try {
       await s.store.createUser({ username, passwordHash, roles: [] }, s.now())
     } catch (err) {
-      if (err instanceof ConflictError) throw new ApiError('USERNAME_TAKEN')
+      if (err instanceof ConflictError) await taken()
       throw err
     }
     request.log.info({ username }, 'user signed up')

@@ -138,11 +138,17 @@ t.test('failed logins are limited per (address, username), counted before hashin
   t.equal((await attempt('alice', 'correct horse battery')).status, 200, 'the window passes')
 })
 
-t.test('signup is rate limited per address', async t => {
+t.test('signup is rate limited per address, and probes of one taken name per name', async t => {
   const { app } = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '1' } })
   const codes = []
   for (let i = 0; i < 6; i++) codes.push((await signup(app, `user${i}x`)).statusCode)
   t.same(codes, [201, 201, 201, 201, 201, 429])
+
+  const other = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '2' } })
+  const probes = []
+  for (let i = 0; i < 4; i++) probes.push((await signup(other.app, 'alice')).statusCode)
+  t.same(probes, [201, 409, 409, 429], 'after LOGIN_MAX_FAILURES answers of 409 for one name, 429')
+  t.equal((await signup(other.app, 'bob')).statusCode, 201, 'other names are not affected')
 })
 
 t.test('refresh: same session, fresh key, capped by SESSION_MAX_SECONDS; old key stays valid', async t => {
