@@ -3,7 +3,6 @@
  * Registration reads top-down in protocol order; server.ts owns the process.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifySchema, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
@@ -19,6 +18,7 @@ import { MemoryFailureLimiter, type FailureLimiter } from './auth/login-limiter.
 import { MemoryReplayCache, type ReplayCache } from './auth/replay.js'
 import { RevocationView, syncRevocations } from './auth/revocation.js'
 import { signed, unsigned, type AuthServices } from './auth/plugin.js'
+import { KeyCache } from './auth/verify.js'
 import { ConflictError, type Store } from './store/port.js'
 import type { AppServices } from './services.js'
 import { healthRoutes } from './routes/health.js'
@@ -28,6 +28,7 @@ import { articlesRoutes } from './routes/articles.js'
 import { adminRoutes } from './routes/admin.js'
 import { cursorCodec } from './paging.js'
 import { corsHook } from './cors.js'
+import { addSecurityHeaders } from './security-headers.js'
 import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, RedisUnavailableError, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
 import { webRoutes } from './web/routes.js'
@@ -203,7 +204,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     return sendError(reply, new ApiError('NOT_FOUND'))
   })
 
-  await app.register(helmet, { hsts: config.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false, global: true })
+  addSecurityHeaders(app, { hsts: config.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false })
   await app.register(rateLimit, {
     global: false,
     ...(deps.redis === undefined ? {} : { redis: deps.redis.client, nameSpace: `signed-api:${config.audience}:rate:`, skipOnError: true }),
@@ -219,7 +220,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       audience: config.audience,
       clockSkewMs: config.clockSkewMs,
       keyTtlMs: config.keyTtlSeconds * 1000,
-      sessionMaxMs: config.sessionMaxSeconds * 1000
+      sessionMaxMs: config.sessionMaxSeconds * 1000,
+      keyCache: new KeyCache()
     },
     revocations,
     replay,

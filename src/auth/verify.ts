@@ -14,6 +14,24 @@ export interface VerifyContext {
   clockSkewMs: number
   keyTtlMs: number
   sessionMaxMs: number
+  /** Derived keys of recently verified requests, so the next request of the same key costs one HMAC, not two. */
+  keyCache?: KeyCache
+}
+
+/**
+ * A bounded memo of derived keys, filled only after a signature held (so a
+ * forger cannot evict anyone's entry), dropping the oldest entry when full.
+ */
+export class KeyCache {
+  readonly #map = new Map<string, string>()
+  readonly #max: number
+  constructor (max = 10_000) { this.#max = max }
+  get (id: string): string | undefined { return this.#map.get(id) }
+  set (id: string, key: string): void {
+    if (this.#map.size >= this.#max) this.#map.delete(this.#map.keys().next().value as string)
+    this.#map.set(id, key)
+  }
+  get size (): number { return this.#map.size }
 }
 
 export interface Principal {
@@ -54,12 +72,15 @@ export type SignatureCheck =
 /** Check 5: recompute the HMAC over the canonical bytes and compare in constant time. */
 export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, method: string, target: string, body: Uint8Array, ctx: VerifyContext): SignatureCheck {
   const parts: CanonicalParts = { username: auth.username, keyId: auth.keyId, time: auth.time, method, target }
-  const key = fields === null ? null : keyFor(ctx.keyring, ctx.audience, auth.username, auth.keyId, fields)
+  const cacheId = `${auth.username} ${auth.keyId}`
+  const cached = fields === null ? undefined : ctx.keyCache?.get(cacheId)
+  const key = cached ?? (fields === null ? null : keyFor(ctx.keyring, ctx.audience, auth.username, auth.keyId, fields))
   // With no key we still build the canonical bytes and an HMAC, so the answer costs the same.
   const digest = createHmac('sha256', key ?? 'no key').update(canonicalBytes(parts, body)).digest()
   if (key === null || fields === null || !signatureMatches(digest, auth.signature)) {
     return { ok: false, code: 'AUTH_BAD_SIGNATURE', canonical: canonicalDebug(parts, body) }
   }
+  if (cached === undefined) ctx.keyCache?.set(cacheId, key)
   const expiresAt = fields.expiresAt === null ? null : keyDeadline(fields, ctx.keyTtlMs, ctx.sessionMaxMs)
   return { ok: true, principal: { name: auth.username, kind: fields.kind, keyId: auth.keyId, fields, expiresAt } }
 }

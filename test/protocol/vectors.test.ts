@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { canonicalBytes, signCanonical } from '../../src/auth/canonical.js'
 import { deriveKey, parseKeyId, type Keyring } from '../../src/auth/keys.js'
-import { checkHead, checkSignature, type VerifyContext } from '../../src/auth/verify.js'
+import { checkHead, checkSignature, KeyCache, type VerifyContext } from '../../src/auth/verify.js'
 
 interface Positive { name: string, key: string, username: string, keyId: string, time: string, method: string, target: string, bodyHex: string, canonicalHex: string, signature: string }
 interface Negative { name: string, expect: string, method: string, target: string, bodyHex: string, headers: Record<string, string | null> }
@@ -101,4 +101,25 @@ t.test('openssl dgst -hmac reproduces every positive vector', async t => {
     const out = execFileSync('openssl', ['dgst', '-sha256', '-hmac', v.key, '-r'], { input: Buffer.from(v.canonicalHex, 'hex'), encoding: 'utf8' })
     t.equal(out.split(' ')[0], v.signature, v.name)
   }
+})
+
+t.test('the derived-key cache fills only after a signature holds, and is bounded', async t => {
+  const cache = new KeyCache(2)
+  const cached = { ...ctx, keyCache: cache }
+  const v = vectors.positive[0] as Positive
+  const headers = { 'auth-username': v.username, 'auth-key-id': v.keyId, 'x-microtime': v.time, 'auth-signature': v.signature }
+  const head = checkHead({ ...headers, 'auth-signature': 'f'.repeat(64) }, vectors.serverNow, cached)
+  if (!head.ok) throw new Error('head should pass')
+  t.equal(checkSignature(head.auth, head.fields, v.method, v.target, Buffer.alloc(0), cached).ok, false)
+  t.equal(cache.size, 0, 'a forged signature caches nothing')
+  const good = checkHead(headers, vectors.serverNow, cached)
+  if (!good.ok) throw new Error('head should pass')
+  t.equal(checkSignature(good.auth, good.fields, v.method, v.target, Buffer.alloc(0), cached).ok, true)
+  t.equal(cache.size, 1)
+  t.equal(cache.get(`${v.username} ${v.keyId}`), v.key)
+  t.equal(checkSignature(good.auth, good.fields, v.method, v.target, Buffer.alloc(0), cached).ok, true, 'verifies from the cache')
+  t.equal(checkSignature(good.auth, good.fields, 'POST', v.target, Buffer.alloc(0), cached).ok, false, 'a cached key still checks the signature')
+  cache.set('a', 'x'); cache.set('b', 'y')
+  t.equal(cache.size, 2, 'bounded')
+  t.equal(cache.get(`${v.username} ${v.keyId}`), undefined, 'the oldest entry went first')
 })
