@@ -119,7 +119,9 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
     const entry = replayEntry(head.auth, ctx.clockSkewMs)
     let answer
     try {
-      answer = await replay.remember(entry.key, entry.expiresAt, now)
+      // The memory cache answers at once; only Redis's answer is awaited.
+      const pending = replay.remember(entry.key, entry.expiresAt, now)
+      answer = typeof pending === 'string' ? pending : await pending
     } catch (err) {
       request.log.error({ err }, 'replay cache failed')
       answer = 'unavailable' as const
