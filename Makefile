@@ -9,12 +9,13 @@ STAMP := node_modules/.installed-stamp
 # and chromium runs the website's browser test.
 SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server nginx:nginx-light chromium:chromium
 
-.PHONY: help run test build deps system-deps typecheck test-mongo openapi cluster keyring-rotate clean
+.PHONY: help run test build deps system-deps typecheck test-mongo openapi cluster bench keyring-rotate clean
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make test-mongo - the store contract suite against MONGODB_URI"
+	@echo "make bench  - load tests against peers (BENCH_QUICK=1 for under 2 minutes)"
 	@echo "make cluster - Redis + 3 instances + nginx (TLS) on https://127.0.0.1:9443 until Ctrl-C"
 	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
 
@@ -52,6 +53,10 @@ test: deps system-deps typecheck
 test-mongo: deps
 	@if [ -z "$$MONGODB_URI" ]; then echo "make test-mongo needs MONGODB_URI, e.g. mongodb://localhost:27017/signed_api_test?replicaSet=rs0" >&2; exit 2; fi
 	npx tap test/store/mongodb.test.ts
+
+# Load tests on loopback against peers in the same run (bench/README.md); BENCH_QUICK=1 for a short run.
+bench: build
+	bash bench/run.sh
 
 # Rewrites the committed OpenAPI document from the running routes (a test fails when they differ).
 openapi: deps

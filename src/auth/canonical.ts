@@ -26,11 +26,22 @@ export function canonicalLines (p: CanonicalParts): string[] {
   return [SIGNATURE_TAG, p.username, p.keyId, p.time, p.method, p.target]
 }
 
+/** The six lines with an LF after each: the canonical string up to the body. ASCII by the header grammar and isValidRequestTarget. */
+export function canonicalHead (p: CanonicalParts): string {
+  return `${SIGNATURE_TAG}\n${p.username}\n${p.keyId}\n${p.time}\n${p.method}\n${p.target}\n`
+}
+
 /** The exact bytes that are signed: six lines, LF after each, then the raw body. */
 export function canonicalBytes (p: CanonicalParts, body: Uint8Array): Buffer {
-  // Every header field is ASCII by the header grammar and the target by isValidRequestTarget.
-  const head = Buffer.from(`${canonicalLines(p).join('\n')}\n`, 'latin1')
+  const head = Buffer.from(canonicalHead(p), 'latin1')
   return body.length === 0 ? head : Buffer.concat([head, body])
+}
+
+/** HMAC-SHA256 over the canonical bytes, fed in two parts (no copy of the body). */
+export function canonicalDigest (key: string | Buffer, p: CanonicalParts, body: Uint8Array): Buffer {
+  const hmac = createHmac('sha256', key).update(canonicalHead(p), 'latin1')
+  if (body.length > 0) hmac.update(body)
+  return hmac.digest()
 }
 
 /** Lowercase hex HMAC-SHA256 over the canonical bytes; the key is the UTF-8 bytes of the key string. */

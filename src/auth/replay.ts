@@ -22,7 +22,9 @@ export interface ReplayCache {
  * request be replayed.
  */
 export class MemoryReplayCache implements ReplayCache {
+  /** key -> the second its entry expires in, counted from #base: a small integer, stored inline. */
   readonly #entries = new Map<string, number>()
+  readonly #base = Math.floor(Date.now() / 1000) - 86_400
   /** Keys bucketed by the second they expire in, so expiry costs O(expired). */
   readonly #buckets = new Map<number, string[]>()
   #oldestBucket = Infinity
@@ -38,11 +40,13 @@ export class MemoryReplayCache implements ReplayCache {
 
   remember (key: string, expiresAt: number, now: number): ReplayAnswer {
     this.sweep(now)
+    // Rounded up to the whole second: an entry may outlive X-Microtime + skew by under a second, never fall short of it.
+    const second = Math.ceil(expiresAt / 1000)
     const existing = this.#entries.get(key)
-    if (existing !== undefined && existing > now) return 'replay'
-    if (this.#entries.size >= this.#cap) return 'unavailable'
-    this.#entries.set(key, expiresAt)
-    const second = Math.floor(expiresAt / 1000)
+    if (existing !== undefined && (existing + this.#base) * 1000 > now) return 'replay'
+    // An expired entry of the same key is reused in place: it needs no room.
+    if (existing === undefined && this.#entries.size >= this.#cap) return 'unavailable'
+    this.#entries.set(key, second - this.#base)
     const bucket = this.#buckets.get(second)
     if (bucket === undefined) this.#buckets.set(second, [key])
     else bucket.push(key)
@@ -59,7 +63,7 @@ export class MemoryReplayCache implements ReplayCache {
       if (keys !== undefined) {
         for (const key of keys) {
           const exp = this.#entries.get(key)
-          if (exp !== undefined && exp <= now) this.#entries.delete(key)
+          if (exp !== undefined && (exp + this.#base) * 1000 <= now) this.#entries.delete(key)
         }
         this.#buckets.delete(second)
       }

@@ -3,8 +3,7 @@
  * values: headers, the time the head arrived, the raw body and the keyring.
  * The Fastify wiring (plugin.ts) calls them in the protocol's order.
  */
-import { createHmac } from 'node:crypto'
-import { canonicalBytes, canonicalDebug, type CanonicalParts } from './canonical.js'
+import { canonicalDebug, canonicalDigest, type CanonicalParts } from './canonical.js'
 import { parseAuthHeaders, type AuthHeaders } from './headers.js'
 import { keyDeadline, keyFor, kindMatchesPrincipal, parseKeyId, signatureMatches, type KeyIdFields, type KeyKind, type Keyring } from './keys.js'
 
@@ -23,11 +22,12 @@ export interface VerifyContext {
  * forger cannot evict anyone's entry), dropping the oldest entry when full.
  */
 export class KeyCache {
-  readonly #map = new Map<string, string>()
+  /** Kept as bytes: the HMAC would otherwise encode the key string again on every request. */
+  readonly #map = new Map<string, Buffer>()
   readonly #max: number
   constructor (max = 10_000) { this.#max = max }
-  get (id: string): string | undefined { return this.#map.get(id) }
-  set (id: string, key: string): void {
+  get (id: string): Buffer | undefined { return this.#map.get(id) }
+  set (id: string, key: Buffer): void {
     if (this.#map.size >= this.#max) this.#map.delete(this.#map.keys().next().value as string)
     this.#map.set(id, key)
   }
@@ -74,9 +74,10 @@ export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, m
   const parts: CanonicalParts = { username: auth.username, keyId: auth.keyId, time: auth.time, method, target }
   const cacheId = `${auth.username} ${auth.keyId}`
   const cached = fields === null ? undefined : ctx.keyCache?.get(cacheId)
-  const key = cached ?? (fields === null ? null : keyFor(ctx.keyring, ctx.audience, auth.username, auth.keyId, fields))
-  // With no key we still build the canonical bytes and an HMAC, so the answer costs the same.
-  const digest = createHmac('sha256', key ?? 'no key').update(canonicalBytes(parts, body)).digest()
+  const derived = cached === undefined && fields !== null ? keyFor(ctx.keyring, ctx.audience, auth.username, auth.keyId, fields) : null
+  const key = cached ?? (derived === null ? null : Buffer.from(derived, 'utf8'))
+  // With no key we still compute an HMAC over the canonical bytes, so the answer costs the same.
+  const digest = canonicalDigest(key ?? 'no key', parts, body)
   if (key === null || fields === null || !signatureMatches(digest, auth.signature)) {
     return { ok: false, code: 'AUTH_BAD_SIGNATURE', canonical: canonicalDebug(parts, body) }
   }
@@ -85,7 +86,16 @@ export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, m
   return { ok: true, principal: { name: auth.username, kind: fields.kind, keyId: auth.keyId, fields, expiresAt } }
 }
 
-/** Check 7's cache entry: keyed by (principal, signature), alive until X-Microtime + skew. */
+/**
+ * Check 7's cache entry: keyed by (principal, signature), alive until
+ * X-Microtime + skew. The key is one flat string of the username, LF, and the
+ * 32 signature bytes (not 64 hex chars), so a million live entries stay small
+ * and no entry keeps the request's header strings alive.
+ */
 export function replayEntry (auth: AuthHeaders, clockSkewMs: number): { key: string, expiresAt: number } {
-  return { key: `${auth.username} ${auth.signature}`, expiresAt: auth.timeMs + clockSkewMs }
+  const buf = Buffer.allocUnsafe(auth.username.length + 33)
+  const at = buf.write(auth.username, 0, 'latin1')
+  buf[at] = 0x0a
+  buf.write(auth.signature, at + 1, 'hex')
+  return { key: buf.toString('latin1'), expiresAt: auth.timeMs + clockSkewMs }
 }

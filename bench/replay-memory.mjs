@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+/**
+ * Bytes per replay-cache entry: fills src/auth/replay.ts's MemoryReplayCache
+ * (as compiled to dist/) with N realistic entries and divides the heap growth
+ * after a full GC by N. Run with --expose-gc:
+ *
+ *   node --expose-gc bench/replay-memory.mjs [--json] [--variants] [N ...]
+ *
+ * Realistic means what the server holds: the key is built by the server's own
+ * replayEntry() from two strings freshly decoded from header bytes (as llhttp
+ * hands them to Fastify), the signature 64 lowercase hex chars, usernames from a
+ * population of 1,000 users, expiries X-Microtime + 10 s spread over the
+ * skew window so that entries fall into ~11 one-second buckets.
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const MODULE = join(ROOT, 'dist', 'src', 'auth', 'replay.js')
+
+if (typeof globalThis.gc !== 'function') {
+  process.stderr.write('run with: node --expose-gc bench/replay-memory.mjs\n')
+  process.exit(2)
+}
+if (!existsSync(MODULE)) {
+  process.stderr.write(`${MODULE} is missing: build first (npx tsc -p tsconfig.json)\n`)
+  process.exit(2)
+}
+const { MemoryReplayCache } = await import(pathToFileURL(MODULE).href)
+// The key is built exactly as the server builds it (src/auth/verify.ts replayEntry).
+const { replayEntry } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'auth', 'verify.js')).href)
+
+const args = process.argv.slice(2)
+const json = args.includes('--json')
+const counts = args.filter((a) => /^\d+$/.test(a)).map(Number)
+const sizes = counts.length > 0 ? counts : [250_000, 999_999]
+
+function heap () {
+  globalThis.gc()
+  globalThis.gc()
+  return process.memoryUsage().heapUsed
+}
+
+/** Header-like bytes, decoded to a fresh string each time (as the HTTP parser does). */
+const USERS = Array.from({ length: 1000 }, (_, i) => Buffer.from(`user.${(i * 7919 % 100000).toString(36)}-${i}`, 'latin1'))
+const HEX = Buffer.from('0123456789abcdef', 'latin1')
+
+function measure (n) {
+  const now = 1_767_225_600_000
+  const skew = 10_000
+  // Random bytes for all signatures up front, outside the measured heap (freed before `before`).
+  const raw = randomBytes(32 * n)
+  const sigBytes = Buffer.allocUnsafe(64)
+  const before = heap()
+  const cache = new MemoryReplayCache(n + 1)
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < 32; j++) {
+      const b = raw[i * 32 + j]
+      sigBytes[2 * j] = HEX[b >> 4]
+      sigBytes[2 * j + 1] = HEX[b & 15]
+    }
+    const username = USERS[i % USERS.length].toString('latin1')
+    const signature = sigBytes.toString('latin1')
+    const timeMs = now - (i % skew) // X-Microtime within the last skew window
+    const entry = replayEntry({ username, keyId: '', time: String(timeMs), timeMs, signature }, skew)
+    const answer = cache.remember(entry.key, entry.expiresAt, now)
+    if (answer !== 'fresh') throw new Error(`entry ${i}: ${answer}`)
+  }
+  const after = heap()
+  const bytes = after - before
+  const size = cache.size
+  cache.close()
+  return { entries: size, heapBytes: bytes, bytesPerEntry: bytes / size }
+}
+
+/**
+ * --variants: the same entries in other layouts, to price a change to
+ * replay.ts / verify.ts (the suggestions of bench/README.md), each a plain
+ * stand-in with the same contract (expiry by one-second bucket):
+ *   hex-key-smi   key = the signature header alone (64 hex chars), Map value = expiry second - base (a small integer)
+ *   bin-key-smi   key = the 32 digest bytes as a 32-char latin1 string, Map value as above
+ *   bin-key-sets  one Set per expiry second, key as above, no per-entry value
+ */
+function layout (name) {
+  const base = Math.floor(1_767_225_600_000 / 1000)
+  const map = new Map()
+  const buckets = new Map()
+  const bucket = (second, init) => { let b = buckets.get(second); if (b === undefined) { b = init(); buckets.set(second, b) } return b }
+  const bin = (hex) => Buffer.from(hex, 'hex').toString('latin1')
+  switch (name) {
+    case 'hex-key-smi': return (username, signature, expiresAt) => { const s = Math.floor(expiresAt / 1000); map.set(signature, s - base); bucket(s, () => []).push(signature) }
+    case 'bin-key-smi': return (username, signature, expiresAt) => { const k = bin(signature); const s = Math.floor(expiresAt / 1000); map.set(k, s - base); bucket(s, () => []).push(k) }
+    case 'bin-key-sets': return (username, signature, expiresAt) => { bucket(Math.floor(expiresAt / 1000), () => new Set()).add(bin(signature)) }
+    default: throw new Error(`unknown layout ${name}`)
+  }
+}
+
+function measureLayout (name, n) {
+  const now = 1_767_225_600_000
+  const raw = randomBytes(32 * n)
+  const sigBytes = Buffer.allocUnsafe(64)
+  const before = heap()
+  globalThis.__benchKeep = layout(name)
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < 32; j++) {
+      const b = raw[i * 32 + j]
+      sigBytes[2 * j] = HEX[b >> 4]
+      sigBytes[2 * j + 1] = HEX[b & 15]
+    }
+    globalThis.__benchKeep(USERS[i % USERS.length].toString('latin1'), sigBytes.toString('latin1'), now - (i % 10_000) + 10_000)
+  }
+  const after = heap()
+  globalThis.__benchKeep = null
+  return { layout: name, entries: n, heapBytes: after - before, bytesPerEntry: (after - before) / n }
+}
+
+const runs = []
+for (const n of sizes) {
+  // Drop the previous run's cache before measuring the next.
+  heap()
+  runs.push(measure(n))
+}
+const variants = args.includes('--variants') ? ['hex-key-smi', 'bin-key-smi', 'bin-key-sets'].map((v) => measureLayout(v, sizes[0])) : undefined
+const result = { node: process.version, runs, ...(variants === undefined ? {} : { variants }) }
+if (json) {
+  process.stdout.write(JSON.stringify(result) + '\n')
+} else {
+  for (const r of runs) process.stdout.write(`MemoryReplayCache, ${r.entries.toLocaleString('en-US')} entries: ${(r.heapBytes / 1e6).toFixed(1)} MB of heap, ${r.bytesPerEntry.toFixed(1)} bytes per entry\n`)
+  for (const r of variants ?? []) process.stdout.write(`layout ${r.layout}, ${r.entries.toLocaleString('en-US')} entries: ${r.bytesPerEntry.toFixed(1)} bytes per entry\n`)
+}
