@@ -66,7 +66,7 @@ export function renderMarkdown ({ meta, rows, soak, replay }) {
   }
   if (replay !== null && replay !== undefined) {
     if (replay.error) lines.push(`| memory: replay-cache entry | — | | | | | | | | ${replay.error} |`)
-    else lines.push(`| memory: bytes per replay-cache entry (MemoryReplayCache, key \`\${username} \${signature}\`) | — | | | | | | | | ${replay.runs.map((r) => `${r.bytesPerEntry.toFixed(0)} B/entry at ${r.entries.toLocaleString('en-US')} entries`).join('; ')}${replay.variants ? `. Other layouts (bench/replay-memory.mjs --variants): ${replay.variants.map((v) => `${v.layout} ${v.bytesPerEntry.toFixed(0)} B`).join(', ')}` : ''} |`)
+    else lines.push(`| memory: bytes per replay-cache entry (MemoryReplayCache, keys from the server's replayEntry()) | — | | | | | | | | ${replay.runs.map((r) => `${r.bytesPerEntry.toFixed(0)} B/entry at ${r.entries.toLocaleString('en-US')} entries`).join('; ')}${replay.variants ? `. Other layouts (bench/replay-memory.mjs --variants): ${replay.variants.map((v) => `${v.layout} ${v.bytesPerEntry.toFixed(0)} B`).join(', ')}` : ''} |`)
   }
   lines.push('')
 
