@@ -290,7 +290,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     const sync = (): void => { syncRevocations(revocations, deps.store, now).catch((err: unknown) => app.log.error({ err }, 'revocation sync failed')) }
     poller = setInterval(sync, deps.revocationPollMs ?? 1000)
     poller.unref()
-    bus?.subscribe(sync)
+    // Subscribed before ready, so no nudge published after this instance is up is missed.
+    if (bus !== undefined && !await bus.subscribe(sync, 3000)) app.log.warn('revocation nudges are not subscribed yet; the poll still runs every second')
   })
   // A request that began before close() finishes normally; its answer then
   // closes the connection, so a keep-alive socket does not hold the exit open.

@@ -154,9 +154,17 @@ export class RedisRevocationBus {
     await this.#link.client.publish(this.#channel, String(seq)).catch(() => undefined)
   }
 
-  /** Never blocks start-up: the SUBSCRIBE waits for Redis, and ioredis re-subscribes after reconnecting. */
-  subscribe (onNudge: () => void): void {
+  /**
+   * Resolves once subscribed, or after `waitMs` when Redis is not there (start-up goes on; the
+   * SUBSCRIBE completes when Redis comes, and ioredis re-subscribes after every reconnection).
+   */
+  async subscribe (onNudge: () => void, waitMs: number): Promise<boolean> {
     this.#link.subscriber.on('message', (channel: string) => { if (channel === this.#channel) onNudge() })
-    this.#link.subscriber.subscribe(this.#channel).catch(() => undefined)
+    const subscribed = this.#link.subscriber.subscribe(this.#channel).then(() => true, () => false)
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), waitMs) })
+    const result = await Promise.race([subscribed, timeout])
+    clearTimeout(timer)
+    return result
   }
 }
