@@ -6,7 +6,6 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifySchema,
 import rateLimit from '@fastify/rate-limit'
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
-import pino from 'pino'
 import { Ajv, type Options as AjvOptions, type ErrorObject } from 'ajv'
 import addFormatsImport from 'ajv-formats'
 import type { Config } from './config.js'
@@ -28,6 +27,7 @@ import { articlesRoutes } from './routes/articles.js'
 import { adminRoutes } from './routes/admin.js'
 import { cursorCodec } from './paging.js'
 import { corsHook } from './cors.js'
+import { createLogger, lazyChildLogger } from './logging.js'
 import { addSecurityHeaders } from './security-headers.js'
 import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, RedisUnavailableError, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
@@ -60,23 +60,6 @@ export interface AppDeps {
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv
 const INVALID_TARGET_ROUTE = '/__invalid-request-target__'
-
-/** Log serializers carry no headers and no bodies: no key, signature or password can reach a log line. */
-export function createLogger (level: Config['logLevel'], stream?: DestinationStream): pino.Logger {
-  const options: pino.LoggerOptions = {
-    level,
-    redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["auth-signature"]', '*.password', '*.newPassword', '*.signingKey', '*.secret', 'err.canonical'],
-      censor: '[redacted]'
-    },
-    serializers: {
-      req: (req: { method?: string, url?: string, ip?: string, socket?: { remoteAddress?: string } }) => ({ method: req.method, url: req.url, remoteAddress: req.ip ?? req.socket?.remoteAddress }),
-      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-      err: pino.stdSerializers.err
-    }
-  }
-  return stream === undefined ? pino(options) : pino(options, stream)
-}
 
 function validationMessage (errors: ErrorObject[], context: string): string {
   const first = errors[0]
@@ -141,6 +124,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const now = deps.now ?? Date.now
   const app = Fastify({
     loggerInstance: createLogger(config.logLevel, deps.logStream) as FastifyBaseLogger,
+    childLoggerFactory: lazyChildLogger,
     ...(deps.https === undefined ? {} : { https: deps.https }),
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
