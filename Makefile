@@ -9,7 +9,7 @@ STAMP := node_modules/.installed-stamp
 # and chromium runs the website's browser test.
 SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server nginx:nginx-light chromium:chromium
 
-.PHONY: help run test build deps system-deps typecheck test-mongo openapi cluster bench keyring-rotate clean
+.PHONY: help run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-rotate clean
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
@@ -57,6 +57,10 @@ test-mongo: deps
 # Load tests on loopback against peers in the same run (bench/README.md); BENCH_QUICK=1 for a short run.
 bench: build
 	bash bench/run.sh
+
+# The signed-api CLI (the package's bin): make cli ARGS="--ca var/dev-cert.pem login alice"
+cli: build
+	@node dist/src/cli/main.js $(ARGS)
 
 # Rewrites the committed OpenAPI document from the running routes (a test fails when they differ).
 openapi: deps
