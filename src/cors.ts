@@ -9,10 +9,10 @@ const ALLOW_HEADERS = 'Auth-Username, Auth-Key-Id, X-Microtime, Auth-Signature, 
 const EXPOSE_HEADERS = 'X-Server-Time, WWW-Authenticate'
 const ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE'
 
-/** A root onRequest hook; answers preflights itself, decorates other answers. */
-export function corsHook (origins: readonly string[]): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+/** A root onRequest hook (callback style: no promise per request); answers preflights itself, decorates other answers. */
+export function corsHook (origins: readonly string[]): (request: FastifyRequest, reply: FastifyReply, done: () => void) => void {
   const allowed = new Set(origins)
-  return async (request, reply) => {
+  return (request, reply, done) => {
     const origin = request.headers.origin
     const ok = typeof origin === 'string' && allowed.has(origin)
     if (allowed.size > 0) reply.header('vary', 'Origin')
@@ -26,7 +26,9 @@ export function corsHook (origins: readonly string[]): (request: FastifyRequest,
         reply.header('access-control-allow-headers', ALLOW_HEADERS)
         reply.header('access-control-max-age', '600')
       }
-      await reply.code(204).send()
+      reply.code(204).send()
+      return // the reply is sent: Fastify stops the hook chain without done()
     }
+    done()
   }
 }

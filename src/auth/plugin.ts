@@ -7,7 +7,7 @@
  *   preValidation  check 5, REVOCATIONS_STALE, checks 6 and 7, per-principal rate limit, check 8,
  *                  then JSON parsing, then the route's own schema validation
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
 import { bodyRuleFromHead, parseJsonBody } from '../body.js'
 import { checkHead, checkSignature, replayEntry, type HeadCheck, type Principal, type VerifyContext } from './verify.js'
@@ -59,13 +59,13 @@ export interface AuthServices {
   rolesOf: (username: string) => Promise<readonly Role[] | null>
 }
 
-/** Check 8. */
-export async function mayUse (principal: Principal, access: Access | undefined, rolesOf: AuthServices['rolesOf']): Promise<boolean> {
+/** Check 8. Synchronous unless the route needs the user's roles from the store. */
+export function mayUse (principal: Principal, access: Access | undefined, rolesOf: AuthServices['rolesOf']): boolean | Promise<boolean> {
   if (access === undefined || !access.kinds.includes(principal.kind)) return false
   if (principal.kind === 'user') {
     if (access.roles === undefined) return true
-    const roles = await rolesOf(principal.name)
-    return roles !== null && roles.some(r => access.roles?.includes(r))
+    const needed = access.roles
+    return rolesOf(principal.name).then(roles => roles !== null && roles.some(r => needed.includes(r)))
   }
   if (access.scopes === undefined) return true
   const held = parseClientSid(principal.fields.sid)?.scopes ?? []
@@ -100,11 +100,12 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
   const { ctx, revocations, replay } = services
   scope.addHook('onRoute', (route) => { route.config = { ...route.config, signed: true } })
 
-  scope.addHook('onRequest', async (request: FastifyRequest) => {
+  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
     const head = checkHead(request.headers, request.receivedAt, ctx)
-    if (!head.ok) throw new ApiError(head.code)
+    if (!head.ok) { done(new ApiError(head.code)); return }
     request.authHead = head
-    enforceBodyRules(request, services.bodyLimit)
+    const code = bodyRuleFromHead(request.method, request.headers, services.bodyLimit)
+    done(code === null ? undefined : new ApiError(code))
   })
 
   scope.addHook('preValidation', async (request: FastifyRequest) => {
@@ -135,7 +136,8 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
       throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(limit.ttlInSeconds ?? 60) })
     }
 
-    if (!await mayUse(principal, request.routeOptions.config.access, services.rolesOf)) {
+    const allowed = mayUse(principal, request.routeOptions.config.access, services.rolesOf)
+    if (!(typeof allowed === 'boolean' ? allowed : await allowed)) {
       request.principal = null
       throw new ApiError('FORBIDDEN')
     }
@@ -145,8 +147,9 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
 
 /** Hooks for the unsigned scope: the same body rules and JSON parsing, no signature. */
 export function unsigned (scope: FastifyInstance, services: Pick<AuthServices, 'bodyLimit' | 'jsonParse'>): void {
-  scope.addHook('onRequest', async (request: FastifyRequest) => {
-    enforceBodyRules(request, services.bodyLimit)
+  scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    const code = bodyRuleFromHead(request.method, request.headers, services.bodyLimit)
+    done(code === null ? undefined : new ApiError(code))
   })
   scope.addHook('preValidation', async (request: FastifyRequest) => {
     parseBodyInPlace(request, services.jsonParse)
