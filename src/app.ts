@@ -28,7 +28,7 @@ import { adminRoutes } from './routes/admin.js'
 import { cursorCodec } from './paging.js'
 import { corsHook } from './cors.js'
 import { createLogger, lazyChildLogger } from './logging.js'
-import { addSecurityHeaders } from './security-headers.js'
+import { securityHeaders } from './security-headers.js'
 import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, RedisUnavailableError, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
 import { webRoutes } from './web/routes.js'
@@ -122,6 +122,10 @@ function routeTable (): { add (method: string | string[], url: string): void, me
 
 export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
+  const security = securityHeaders({ hsts: config.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false })
+  const rawSecurityHeaders = Object.entries(security).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  // Set in preClose: new requests on open connections get 503 NOT_READY (nginx passes them on), in-flight ones finish.
+  let closing = false
   const app = Fastify({
     loggerInstance: createLogger(config.logLevel, deps.logStream) as FastifyBaseLogger,
     childLoggerFactory: lazyChildLogger,
@@ -129,11 +133,12 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     bodyLimit: config.bodyLimitBytes,
-    return503OnClosing: true,
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // Protocol step 1: the request target, before routing.
     rewriteUrl: (req) => isValidRequestTarget(req.url ?? '') ? (req.url as string) : INVALID_TARGET_ROUTE,
     frameworkErrors: (error, request, reply) => {
+      reply.headers(security)
       reply.header('x-server-time', String(now()))
       sendError(reply, error.code === 'FST_ERR_BAD_URL' ? new ApiError('BAD_REQUEST_TARGET', 'The path is not valid percent-encoding') : new ApiError('BAD_REQUEST'))
     },
@@ -142,7 +147,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
       const apiError = new ApiError(err.code === 'HPE_INVALID_URL' ? 'BAD_REQUEST_TARGET' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST')
       const body = JSON.stringify(apiError.body())
-      socket.end(`HTTP/1.1 ${apiError.statusCode} ${apiError.body().error}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-server-time: ${now()}\r\nconnection: close\r\n\r\n${body}`)
+      socket.end(`HTTP/1.1 ${apiError.statusCode} ${apiError.body().error}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${rawSecurityHeaders}x-server-time: ${now()}\r\nconnection: close\r\n\r\n${body}`)
     }
   })
 
@@ -168,13 +173,17 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.decorateRequest('principal', null)
   app.decorateRequest('authHead', null)
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
+  // Security headers first, so every answer carries them, preflights and early errors included.
   app.addHook('onRequest', (request, reply, done) => {
     request.receivedAt = now()
+    reply.headers(security)
     reply.header('x-server-time', String(request.receivedAt))
     reply.header('x-request-id', request.id)
+    if (closing) { done(new ApiError('NOT_READY', 'The server is shutting down; retry on another instance', undefined, { 'retry-after': '1', connection: 'close' })); return }
     done()
   })
-  app.addHook('onRequest', corsHook(config.corsOrigins))
+  // Preflights after the request-target check (a bad target is answered by its own route).
+  app.addHook('onRequest', corsHook(config.corsOrigins, request => request.url === INVALID_TARGET_ROUTE))
 
   const routes = routeTable()
   app.addHook('onRoute', (route) => { if (route.url !== INVALID_TARGET_ROUTE) routes.add(route.method, route.url) })
@@ -190,7 +199,6 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     return sendError(reply, new ApiError('NOT_FOUND'))
   })
 
-  addSecurityHeaders(app, { hsts: config.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false })
   await app.register(rateLimit, {
     global: false,
     ...(deps.redis === undefined ? {} : { redis: deps.redis.client, nameSpace: `signed-api:${config.audience}:rate:`, skipOnError: true }),
@@ -269,6 +277,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   // Ready means: revocations loaded from the store, and the admin exists if configured.
   app.decorate('syncRevocations', () => syncRevocations(revocations, deps.store, now))
   let poller: NodeJS.Timeout | undefined
+  let pruner: NodeJS.Timeout | undefined
   app.addHook('onReady', async () => {
     if (deps.redis !== undefined && !await deps.redis.ready(3000)) app.log.warn('Redis is not reachable yet: signed requests answer 503 until it is')
     await syncRevocations(revocations, deps.store, now)
@@ -276,12 +285,14 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     const sync = (): void => { syncRevocations(revocations, deps.store, now).catch((err: unknown) => app.log.error({ err }, 'revocation sync failed')) }
     poller = setInterval(sync, deps.revocationPollMs ?? 1000)
     poller.unref()
+    // Records no live key can need are deleted from the store now and then (any instance may do it).
+    pruner = setInterval(() => { deps.store.pruneRevocations(now()).catch((err: unknown) => app.log.warn({ err }, 'revocation pruning failed')) }, 300_000)
+    pruner.unref()
     // Subscribed before ready, so no nudge published after this instance is up is missed.
     if (bus !== undefined && !await bus.subscribe(sync, 3000)) app.log.warn('revocation nudges are not subscribed yet; the poll still runs every second')
   })
   // A request that began before close() finishes normally; its answer then
   // closes the connection, so a keep-alive socket does not hold the exit open.
-  let closing = false
   app.addHook('preClose', async () => { closing = true })
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
@@ -289,6 +300,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   app.addHook('onClose', async () => {
     if (poller !== undefined) clearInterval(poller)
+    if (pruner !== undefined) clearInterval(pruner)
     await replay.close()
     await deps.redis?.close()
     await deps.store.close()

@@ -10,9 +10,10 @@ const EXPOSE_HEADERS = 'X-Server-Time, WWW-Authenticate'
 const ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE'
 
 /** A root onRequest hook (callback style: no promise per request); answers preflights itself, decorates other answers. */
-export function corsHook (origins: readonly string[]): (request: FastifyRequest, reply: FastifyReply, done: () => void) => void {
+export function corsHook (origins: readonly string[], skip: (request: FastifyRequest) => boolean): (request: FastifyRequest, reply: FastifyReply, done: () => void) => void {
   const allowed = new Set(origins)
   return (request, reply, done) => {
+    if (skip(request)) { done(); return }
     const origin = request.headers.origin
     const ok = typeof origin === 'string' && allowed.has(origin)
     if (allowed.size > 0) reply.header('vary', 'Origin')

@@ -69,9 +69,10 @@ export class RedisReplayCache implements ReplayCache {
   }
 
   async remember (key: string, expiresAt: number, now: number): Promise<ReplayAnswer> {
-    if (expiresAt <= now) return 'replay' // cannot happen after the skew check; never store a dead entry
+    // At the skew edge (now - X-Microtime == skew) the request is still fresh: keep its entry one more ms.
+    if (expiresAt < now) return 'replay'
     try {
-      const set = await this.#redis.set(this.#prefix + key, '1', 'PXAT', expiresAt, 'NX')
+      const set = await this.#redis.set(this.#prefix + key, '1', 'PXAT', expiresAt + 1, 'NX')
       return set === 'OK' ? 'fresh' : 'replay'
     } catch {
       return 'unavailable'

@@ -41,7 +41,7 @@ t.test('TLS=on with no cert files: a dev certificate in DATA_DIR, reused on rest
 })
 
 t.test('TLS=off serves plain HTTP; signup and login are refused unless a trusted proxy says HTTPS', async t => {
-  const plain = await startServer(t, { DATA_DIR: tempDir(t), TLS: 'off' })
+  const plain = await startServer(t, { DATA_DIR: tempDir(t), TLS: 'off', CORS_ORIGINS: 'https://app.example.com' })
   t.match(plain.url, /^http:\/\//)
   const health = await call(plain, 'GET', '/health')
   t.equal(health.status, 200)
@@ -73,8 +73,9 @@ t.test('raw targets and bodies over the wire', async t => {
   t.equal(chunked.status, 204, 'a chunked UTF-8 body is signed after removing the framing')
 
   // These need plain TCP framing, so ask a plain-HTTP instance.
-  const plain = await startServer(t, { DATA_DIR: tempDir(t), TLS: 'off' })
-  for (const line of ['GET http://example.com/health HTTP/1.1', 'OPTIONS * HTTP/1.1', 'GET /health?x=\x7f HTTP/1.1', 'GET /health?x=\xc3\xa9 HTTP/1.1', 'GET /he%zzalth HTTP/1.1']) {
+  const plain = await startServer(t, { DATA_DIR: tempDir(t), TLS: 'off', CORS_ORIGINS: 'https://app.example.com' })
+  const preflight = '\r\nOrigin: https://app.example.com\r\nAccess-Control-Request-Method: POST'
+  for (const line of ['GET http://example.com/health HTTP/1.1', 'OPTIONS * HTTP/1.1', `OPTIONS * HTTP/1.1${preflight}`, `OPTIONS http://h/v1/notes HTTP/1.1${preflight}`, 'GET /health?x=\x7f HTTP/1.1', 'GET /health?x=\xc3\xa9 HTTP/1.1', 'GET /he%zzalth HTTP/1.1']) {
     const answer = await new Promise<string>((resolve, reject) => {
       const sock = connect(plain.port, '127.0.0.1')
       let data = ''
@@ -86,6 +87,7 @@ t.test('raw targets and bodies over the wire', async t => {
     t.match(answer, /^HTTP\/1\.1 400 /, JSON.stringify(line))
     t.match(answer, /"code":"BAD_REQUEST_TARGET"/, `${JSON.stringify(line)}: BAD_REQUEST_TARGET`)
     t.match(answer, /x-server-time: \d+/i)
+    t.match(answer, /x-content-type-options: nosniff/i, 'with the security headers')
   }
 })
 

@@ -144,6 +144,7 @@ t.test('CORS: preflight answered before any signature check, for CORS_ORIGINS on
   const preflight = (origin: string) => app.inject({ method: 'OPTIONS', url: '/v1/notes', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'auth-username,content-type' } })
   const ok = await preflight('https://app.example.com')
   t.equal(ok.statusCode, 204)
+  t.equal(ok.headers['x-content-type-options'], 'nosniff', 'a preflight carries the security headers too')
   t.equal(ok.headers['access-control-allow-origin'], 'https://app.example.com')
   for (const h of ['Auth-Username', 'Auth-Key-Id', 'X-Microtime', 'Auth-Signature', 'Content-Type']) t.match(ok.headers['access-control-allow-headers'], h)
   t.match(ok.headers['access-control-allow-methods'], 'POST')
