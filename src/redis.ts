@@ -109,18 +109,19 @@ export class RedisFailureLimiter implements FailureLimiter {
     this.#windowMs = windowMs
   }
 
-  async blockedFor (keys: ReadonlyArray<{ key: string, max: number }>): Promise<number> {
+  /** INCR is atomic: concurrent attempts on any instance each see their own count. */
+  async attempt (keys: ReadonlyArray<{ key: string, max: number }>): Promise<number> {
     try {
-      const pipeline = this.#redis.pipeline()
-      for (const { key } of keys) pipeline.get(this.#prefix + key).pttl(this.#prefix + key)
-      const results = await pipeline.exec()
-      // A pipeline resolves with per-command errors rather than rejecting.
-      if (results === null || results.some(([err]) => err !== null)) throw new Error('pipeline failed')
+      const multi = this.#redis.multi()
+      for (const { key } of keys) multi.incr(this.#prefix + key).pexpire(this.#prefix + key, this.#windowMs, 'NX').pttl(this.#prefix + key)
+      const results = await multi.exec()
+      // A transaction resolves with per-command errors rather than rejecting.
+      if (results === null || results.some(([err]) => err !== null)) throw new Error('transaction failed')
       let wait = 0
       keys.forEach(({ max }, i) => {
-        const count = Number(results?.[2 * i]?.[1] ?? 0)
-        const ttl = Number(results?.[2 * i + 1]?.[1] ?? -1)
-        if (count >= max && ttl > 0) wait = Math.max(wait, Math.ceil(ttl / 1000))
+        const count = Number(results[3 * i]?.[1] ?? 0)
+        const ttl = Number(results[3 * i + 2]?.[1] ?? -1)
+        if (count > max) wait = Math.max(wait, Math.ceil(Math.max(ttl, 1000) / 1000))
       })
       return wait
     } catch (err) {
@@ -128,12 +129,10 @@ export class RedisFailureLimiter implements FailureLimiter {
     }
   }
 
-  async recordFailure (keys: ReadonlyArray<{ key: string }>): Promise<void> {
+  async succeeded (keys: ReadonlyArray<{ key: string }>): Promise<void> {
     try {
-      const multi = this.#redis.multi()
-      for (const { key } of keys) multi.incr(this.#prefix + key).pexpire(this.#prefix + key, this.#windowMs, 'NX')
-      const results = await multi.exec()
-      if (results === null || results.some(([err]) => err !== null)) throw new Error('transaction failed')
+      // Only an existing counter goes down (a DECR on a missing key would make one with no expiry).
+      for (const { key } of keys) await this.#redis.eval("if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end return 0", 1, this.#prefix + key)
     } catch (err) {
       throw new RedisUnavailableError(err)
     }

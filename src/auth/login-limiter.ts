@@ -1,12 +1,17 @@
 /**
  * Failed-login limits (protocol-v1.md, "Auth endpoints"): per (client address,
- * username) and per client address, checked before the password is hashed so
- * a flood of guesses costs the server nothing. Fixed windows; memory bounded.
+ * username) and per client address, counted before the password is hashed so
+ * a flood of guesses costs the server nothing. An attempt is counted when it
+ * starts (atomically, so concurrent guesses cannot all slip past the check)
+ * and taken back when it succeeds. Fixed windows; memory bounded.
  */
+export interface LimitKey { key: string, max: number }
+
 export interface FailureLimiter {
-  /** Seconds to wait when any key is over its limit, else 0. */
-  blockedFor (keys: ReadonlyArray<{ key: string, max: number }>, now: number): number | Promise<number>
-  recordFailure (keys: ReadonlyArray<{ key: string }>, now: number): void | Promise<void>
+  /** Counts one attempt against every key; seconds to wait when any key is now over its limit, else 0. */
+  attempt (keys: readonly LimitKey[], now: number): number | Promise<number>
+  /** The attempt succeeded: it no longer counts. */
+  succeeded (keys: readonly LimitKey[], now: number): void | Promise<void>
 }
 
 export class MemoryFailureLimiter implements FailureLimiter {
@@ -19,27 +24,26 @@ export class MemoryFailureLimiter implements FailureLimiter {
     this.#maxEntries = maxEntries
   }
 
-  blockedFor (keys: ReadonlyArray<{ key: string, max: number }>, now: number): number {
+  attempt (keys: readonly LimitKey[], now: number): number {
     let wait = 0
     for (const { key, max } of keys) {
-      const entry = this.#counts.get(key)
-      if (entry !== undefined && entry.resetAt > now && entry.count >= max) {
-        wait = Math.max(wait, Math.ceil((entry.resetAt - now) / 1000))
+      let entry = this.#counts.get(key)
+      if (entry === undefined || entry.resetAt <= now) {
+        if (entry === undefined && this.#counts.size >= this.#maxEntries) this.#evict(now)
+        this.#counts.delete(key)
+        entry = { count: 0, resetAt: now + this.#windowMs }
+        this.#counts.set(key, entry)
       }
+      entry.count++
+      if (entry.count > max) wait = Math.max(wait, Math.ceil((entry.resetAt - now) / 1000))
     }
     return wait
   }
 
-  recordFailure (keys: ReadonlyArray<{ key: string }>, now: number): void {
+  succeeded (keys: readonly LimitKey[], now: number): void {
     for (const { key } of keys) {
       const entry = this.#counts.get(key)
-      if (entry === undefined || entry.resetAt <= now) {
-        if (entry === undefined && this.#counts.size >= this.#maxEntries) this.#evict(now)
-        this.#counts.delete(key)
-        this.#counts.set(key, { count: 1, resetAt: now + this.#windowMs })
-      } else {
-        entry.count++
-      }
+      if (entry !== undefined && entry.resetAt > now && entry.count > 0) entry.count--
     }
   }
 

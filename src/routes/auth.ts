@@ -39,6 +39,16 @@ function keyAnswer (reply: FastifyReply, username: string, key: IssuedKey): { us
   return { username, keyId: key.keyId, signingKey: key.signingKey, expiresAt: new Date(key.fields.expiresAt as number).toISOString() }
 }
 
+/**
+ * Counts an attempt before any password is hashed (atomically: concurrent
+ * guesses each see their own count); 429 once a key is over its limit. A
+ * successful attempt is taken back with loginLimiter.succeeded.
+ */
+async function countAttempt (s: AppServices, keys: ReadonlyArray<{ key: string, max: number }>): Promise<void> {
+  const wait = await s.loginLimiter.attempt(keys, s.now())
+  if (wait > 0) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(wait) })
+}
+
 /** A user key of the session (sessionStart, sid): it lives KEY_TTL_SECONDS, never past the session's end. */
 function userKey (s: AppServices, username: string, session: { sessionStart: number, sid: string }, now: number): IssuedKey {
   const { keyTtlSeconds, sessionMaxSeconds, audience } = s.config
@@ -69,20 +79,16 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
     const { username, password } = request.body
     // 409 tells that a name exists: probes of one name are limited wherever they come from.
     const probes = [{ key: `signup|${username}`, max: config.loginMaxFailures }]
-    const wait = await s.loginLimiter.blockedFor(probes, s.now())
-    if (wait > 0) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(wait) })
-    const taken = async (): Promise<never> => {
-      await s.loginLimiter.recordFailure(probes, s.now())
-      throw new ApiError('USERNAME_TAKEN')
-    }
-    if (await s.store.findUser(username) !== null) await taken()
+    await countAttempt(s, probes)
+    if (await s.store.findUser(username) !== null) throw new ApiError('USERNAME_TAKEN')
     const passwordHash = await s.passwords.hash(password)
     try {
       await s.store.createUser({ username, passwordHash, roles: [] }, s.now())
     } catch (err) {
-      if (err instanceof ConflictError) await taken()
+      if (err instanceof ConflictError) throw new ApiError('USERNAME_TAKEN')
       throw err
     }
+    await s.loginLimiter.succeeded(probes, s.now())
     request.log.info({ username }, 'user signed up')
     return reply.code(201).send({ username })
   })
@@ -98,16 +104,12 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
       { key: `login|${request.ip}|${username}`, max: config.loginMaxFailures },
       { key: `login|${request.ip}`, max: config.loginMaxFailures * 5 }
     ]
-    const wait = await s.loginLimiter.blockedFor(keys, now)
-    if (wait > 0) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(wait) })
-
+    await countAttempt(s, keys)
     const user = await s.store.findUser(username)
     // Unknown user, wrong password and disabled user: one answer, one hash each.
     const ok = user === null ? await s.passwords.verifyDummy(password) : await s.passwords.verify(password, user.passwordHash)
-    if (user === null || !ok || user.disabled) {
-      await s.loginLimiter.recordFailure(keys, now)
-      throw new ApiError('AUTH_INVALID_CREDENTIALS')
-    }
+    if (user === null || !ok || user.disabled) throw new ApiError('AUTH_INVALID_CREDENTIALS')
+    await s.loginLimiter.succeeded(keys, now)
     const key = userKey(s, username, { sessionStart: now, sid: newSessionId() }, now)
     request.log.info({ username }, 'user logged in')
     return keyAnswer(reply, username, key)
@@ -153,14 +155,11 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
     const p = request.principal as Principal
     const now = s.now()
     const keys = [{ key: `password|${p.name}`, max: config.loginMaxFailures }]
-    const wait = await s.loginLimiter.blockedFor(keys, now)
-    if (wait > 0) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(wait) })
+    await countAttempt(s, keys)
     const user = await s.store.findUser(p.name)
     const ok = user !== null && await s.passwords.verify(request.body.password, user.passwordHash)
-    if (user === null || !ok) {
-      await s.loginLimiter.recordFailure(keys, now)
-      throw new ApiError('AUTH_INVALID_CREDENTIALS', 'The current password is wrong')
-    }
+    if (user === null || !ok) throw new ApiError('AUTH_INVALID_CREDENTIALS', 'The current password is wrong')
+    await s.loginLimiter.succeeded(keys, now)
     await s.store.setPassword(p.name, await s.passwords.hash(request.body.newPassword), now)
     // Every session that began up to now ends, this one included.
     await s.revoke({ principal: p.name, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 })

@@ -138,6 +138,24 @@ t.test('failed logins are limited per (address, username), counted before hashin
   t.equal((await attempt('alice', 'correct horse battery')).status, 200, 'the window passes')
 })
 
+t.test('concurrent wrong guesses cannot slip past the limit: each is counted before its hash', async t => {
+  const hasher = countingHasher()
+  const { app } = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '3' }, deps: { passwords: hasher } })
+  await signup(app, 'alice')
+  const before = hasher.count
+  const answers = await Promise.all(Array.from({ length: 12 }, async () =>
+    (await app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'alice', password: 'wrong password' } })).statusCode))
+  t.equal(answers.filter(s => s === 401).length, 3, 'three guesses were tried')
+  t.equal(answers.filter(s => s === 429).length, 9, 'the rest were refused')
+  t.equal(hasher.count - before, 3, 'and only three passwords were hashed')
+})
+
+t.test('a successful login does not count as a failure', async t => {
+  const { app } = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '2' } })
+  await signup(app, 'alice')
+  for (let i = 0; i < 5; i++) t.ok((await login(app, 'alice')).keyId, `login ${i + 1}`)
+})
+
 t.test('signup is rate limited per address, and probes of one taken name per name', async t => {
   const { app } = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '1' } })
   const codes = []
