@@ -87,7 +87,14 @@ export function dispatcher (app: FastifyInstance, opts: { now: () => number, pub
       ...(body.length > 0 ? { payload: body } : {})
     }
     try {
-      return await app.inject(request)
+      const res = await app.inject(request)
+      // Client duty (protocol-v1.md): on AUTH_REPLAY for an idempotent method, re-sign once. Another
+      // instance signing for the shared app:web key in the same millisecond can cause it.
+      if (res.statusCode === 401 && d.cred !== undefined && (d.method === 'GET' || d.method === 'HEAD') && res.headers['www-authenticate'] === 'HMAC-SHA256 error="AUTH_REPLAY"') {
+        Object.assign(headers, signRequest(d.cred, times.next(d.cred.keyId, opts.now()), d.method, opts.publicPathPrefix + d.target, body))
+        return await app.inject(request)
+      }
+      return res
     } catch (err) {
       // The instance began closing while this request was in flight: it can perform no more internal requests.
       if ((err as { code?: string }).code === 'FST_ERR_REOPENED_CLOSE_SERVER') throw new ApiError('NOT_READY', 'The server is shutting down; try again', undefined, { 'retry-after': '1' })

@@ -327,3 +327,25 @@ t.test('an instance that starts closing mid-request answers 503 NOT_READY, not a
   t.equal(res.json().code, 'NOT_READY')
   t.equal(res.headers['retry-after'], '1')
 })
+
+t.test('an AUTH_REPLAY on an idempotent request is re-signed once, as the protocol asks of clients', async t => {
+  let replayOnce = true
+  let calls = 0
+  const memory = new MemoryReplayCache()
+  const replay: ReplayCache = {
+    remember: (key, expiresAt, now) => {
+      calls++
+      if (replayOnce) { replayOnce = false; return 'replay' }
+      return memory.remember(key, expiresAt, now)
+    },
+    healthy: () => true,
+    close: () => memory.close()
+  }
+  const { app } = await buildTestApp(t, { deps: { replay } })
+  const cookie = await webUser(app, 'alice')
+  calls = 0
+  replayOnce = true
+  const res = await webApi(app, cookie, 'GET', '/v1/notes')
+  t.equal(res.statusCode, 200, 'the second signature went through')
+  t.equal(calls, 2, 'signed and checked twice')
+})
