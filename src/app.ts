@@ -70,6 +70,15 @@ function validationMessage (errors: ErrorObject[], context: string): string {
   return `${where} ${first.message ?? 'is not valid'}`
 }
 
+const BY_FASTIFY_CODE: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_BAD_URL: 'BAD_REQUEST_TARGET'
+}
+
 /** Fastify's own errors mapped onto the catalogue; a 5xx never forwards its message. */
 function toApiError (error: FastifyError & { validation?: ErrorObject[], validationContext?: string }): ApiError {
   if (error instanceof ApiError) return error
@@ -77,15 +86,7 @@ function toApiError (error: FastifyError & { validation?: ErrorObject[], validat
   if (error.validation !== undefined) {
     return new ApiError('VALIDATION_FAILED', validationMessage(error.validation, error.validationContext ?? 'request'))
   }
-  const byFastifyCode: Record<string, ErrorCode> = {
-    FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
-    FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-    FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
-    FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
-    FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
-    FST_ERR_BAD_URL: 'BAD_REQUEST_TARGET'
-  }
-  const mapped = byFastifyCode[error.code]
+  const mapped = BY_FASTIFY_CODE[error.code]
   if (mapped !== undefined) return new ApiError(mapped)
   if (isErrorCode(error.code)) return new ApiError(error.code)
   const status = error.statusCode ?? 500

@@ -47,8 +47,6 @@ const SECRET_VARIABLES = new Set(['ADMIN_PASSWORD', 'MONGODB_URI', 'REDIS_URL'])
 
 export type VariableName = keyof typeof VARIABLES
 export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[]
-export const VARIABLE_DEFAULTS: Readonly<Record<VariableName, string | undefined>> =
-  Object.fromEntries(VARIABLE_NAMES.map(n => [n, VARIABLES[n].default])) as Record<VariableName, string | undefined>
 
 export interface Config {
   host: string

@@ -42,8 +42,3 @@ export function parseAuthHeaders (headers: RawHeaders): HeaderResult {
   }
   return { ok: true, value: { username, keyId, time, timeMs: Number(time), signature } }
 }
-
-/** True when any of the four auth headers is present (used to tell "unsigned" apart). */
-export function hasAnyAuthHeader (headers: RawHeaders): boolean {
-  return AUTH_HEADERS.some(h => headers[h] !== undefined)
-}

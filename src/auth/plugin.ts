@@ -78,9 +78,15 @@ export function signedTarget (request: FastifyRequest, prefix: string): string {
   return prefix + (raw.originalUrl ?? raw.url ?? '')
 }
 
-export function enforceBodyRules (request: FastifyRequest, limit: number): void {
+/** The body rules' answer for this head, if it breaks one (protocol-v1.md: decided before the body is read). */
+function bodyRuleError (request: FastifyRequest, limit: number): ApiError | undefined {
   const code = bodyRuleFromHead(request.method, request.headers, limit)
-  if (code !== null) throw new ApiError(code)
+  return code === null ? undefined : new ApiError(code)
+}
+
+export function enforceBodyRules (request: FastifyRequest, limit: number): void {
+  const error = bodyRuleError(request, limit)
+  if (error !== undefined) throw error
 }
 
 /** Replaces the raw body buffer with parsed JSON (after the signature holds, for signed routes). */
@@ -104,8 +110,7 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
     const head = checkHead(request.headers, request.receivedAt, ctx)
     if (!head.ok) { done(new ApiError(head.code)); return }
     request.authHead = head
-    const code = bodyRuleFromHead(request.method, request.headers, services.bodyLimit)
-    done(code === null ? undefined : new ApiError(code))
+    done(bodyRuleError(request, services.bodyLimit))
   })
 
   scope.addHook('preValidation', async (request: FastifyRequest) => {
@@ -148,8 +153,7 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
 /** Hooks for the unsigned scope: the same body rules and JSON parsing, no signature. */
 export function unsigned (scope: FastifyInstance, services: Pick<AuthServices, 'bodyLimit' | 'jsonParse'>): void {
   scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
-    const code = bodyRuleFromHead(request.method, request.headers, services.bodyLimit)
-    done(code === null ? undefined : new ApiError(code))
+    done(bodyRuleError(request, services.bodyLimit))
   })
   scope.addHook('preValidation', async (request: FastifyRequest) => {
     parseBodyInPlace(request, services.jsonParse)

@@ -19,9 +19,3 @@ export const KeyResponse = Type.Object({
 
 export const NoContent = Type.Null({ description: 'No content' })
 
-export const ErrorResponse = Type.Object({
-  statusCode: Type.Integer(),
-  code: Type.String(),
-  error: Type.String(),
-  message: Type.String()
-}, { additionalProperties: true })
