@@ -6,6 +6,7 @@
  *   BENCH_QUICK=1      short runs (the whole thing in under 2 minutes)
  *   BENCH_PROFILE=1    instead of the table: CPU-profile the verify path under load
  *   BENCH_ONLY=a,b     only some groups: product-https, product-http, soak, peers, replay
+ *   BENCH_SCENARIOS=a,b only some rows: whoami, articles, notes, login, health, bare, jwt, express
  *   BENCH_DURATION, BENCH_WARMUP, BENCH_REPEATS, BENCH_CONNECTIONS, BENCH_SOAK: override
  */
 import { spawn } from 'node:child_process'
@@ -23,8 +24,9 @@ import { summarizeProfile } from './lib/profile-summary.mjs'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')
-const SERVER = join(ROOT, 'dist', 'src', 'server.js')
 const env = process.env
+// BENCH_SERVER: another build of the server (an experiment's patched copy of dist/); default the built one.
+const SERVER = env.BENCH_SERVER ?? join(ROOT, 'dist', 'src', 'server.js')
 const QUICK = env.BENCH_QUICK === '1'
 const PROFILE = env.BENCH_PROFILE === '1' || process.argv.includes('--profile')
 const num = (name, dflt) => (env[name] !== undefined && env[name] !== '' ? Number(env[name]) : dflt)
@@ -49,6 +51,9 @@ const cfg = {
 }
 const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',').map((s) => s.trim())) : null
 const want = (group) => only === null || only.has(group)
+// BENCH_SCENARIOS=whoami,health,bare,jwt: only these rows (keys: whoami articles notes login health bare jwt express).
+const scenarioKeys = env.BENCH_SCENARIOS ? new Set(env.BENCH_SCENARIOS.split(',').map((s) => s.trim())) : null
+const wantRow = (key) => scenarioKeys === null || scenarioKeys.has(key)
 const transports = new Set((env.BENCH_TRANSPORTS ?? 'https,http').split(',').map((s) => s.trim().toLowerCase()))
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -300,7 +305,7 @@ async function scenario (rows, meta, fn) {
 async function productScenarios (rows, server, setup) {
   const T = server.transport
   const product = (scenario, label) => ({ group: 'product', key: scenario, scenario: label, transport: T })
-  const signedRow = (name, label) => scenario(rows, product(name, label), async () => {
+  const signedRow = (name, label) => !wantRow(name) ? undefined : scenario(rows, product(name, label), async () => {
     const info = setup.routes[name]
     if (!info.exists) return { missing: true, note: `route missing (${info.status})` }
     if (!info.ok) return { skipped: true, note: `probe answered ${info.status} ${info.code ?? ''}` }
@@ -312,7 +317,7 @@ async function productScenarios (rows, server, setup) {
   await signedRow('articles', 'signed GET /v1/public/articles (store read)')
   await signedRow('notes', 'signed POST /v1/notes (store write)')
 
-  await scenario(rows, product('login', 'POST /auth/login (scrypt)'), async () => {
+  if (wantRow('login')) await scenario(rows, product('login', 'POST /auth/login (scrypt)'), async () => {
     const request = {
       method: 'POST',
       path: '/auth/login',
@@ -325,7 +330,7 @@ async function productScenarios (rows, server, setup) {
     return measure({ server, url: server.base, connections: cfg.loginConnections, request })
   })
 
-  await scenario(rows, product('health', 'unsigned GET /health'), async () => {
+  if (wantRow('health')) await scenario(rows, product('health', 'unsigned GET /health'), async () => {
     return measure({ server, url: server.base, request: { method: 'GET', path: '/health' } })
   })
 }
@@ -395,6 +400,7 @@ async function peerScenarios (rows, redis) {
   for (const tls of [true, false]) {
     if (!transports.has(tls ? 'https' : 'http')) continue
     for (const p of peers) {
+      if (!wantRow(p.key)) continue
       const T = tls ? 'HTTPS' : 'HTTP'
       await scenario(rows, { group: 'peer', key: p.key, scenario: p.label, transport: T }, async () => {
         if (p.key === 'express' && redis === null) return { skipped: true, note: 'redis-server not installed (bench/run.sh installs it)' }

@@ -29,6 +29,7 @@ import { cursorCodec } from './paging.js'
 import { corsHook } from './cors.js'
 import { createLogger, lazyChildLogger } from './logging.js'
 import { securityHeaders } from './security-headers.js'
+import { principalLimiter } from './auth/principal-limit.js'
 import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, RedisUnavailableError, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
 import { webRoutes } from './web/routes.js'
@@ -223,10 +224,10 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     signatureDebug: config.signatureDebug,
     bodyLimit: config.bodyLimitBytes,
     publicPathPrefix: config.publicPathPrefix,
-    rateLimit: app.createRateLimit({
+    rateLimit: principalLimiter({
       max: config.rateLimitPerMinute,
-      timeWindow: 60_000,
-      keyGenerator: (request: FastifyRequest) => `${request.principal?.name ?? ''}|${request.ip}`
+      windowMs: 60_000,
+      ...(deps.redis === undefined ? {} : { redis: { client: deps.redis.client, nameSpace: `signed-api:${config.audience}:rate:principal:` } })
     }),
     jsonParse,
     rolesOf: async (username) => {

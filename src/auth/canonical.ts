@@ -37,11 +37,15 @@ export function canonicalBytes (p: CanonicalParts, body: Uint8Array): Buffer {
   return body.length === 0 ? head : Buffer.concat([head, body])
 }
 
-/** HMAC-SHA256 over the canonical bytes, fed in two parts (no copy of the body). */
-export function canonicalDigest (key: string | Buffer, p: CanonicalParts, body: Uint8Array): Buffer {
+/**
+ * Lowercase hex HMAC-SHA256 over the canonical bytes, fed in two parts (no
+ * copy of the body). Hex, like the Auth-Signature it is compared with: a
+ * string answer allocates no Buffer (a native backing store per request).
+ */
+export function canonicalDigest (key: string | Buffer, p: CanonicalParts, body: Uint8Array): string {
   const hmac = createHmac('sha256', key).update(canonicalHead(p), 'latin1')
   if (body.length > 0) hmac.update(body)
-  return hmac.digest()
+  return hmac.digest('hex')
 }
 
 /** Lowercase hex HMAC-SHA256 over the canonical bytes; the key is the UTF-8 bytes of the key string. */

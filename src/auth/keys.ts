@@ -9,7 +9,7 @@
  * id, and the derivation authenticates all of it: change one character of the
  * key id and the derived key is unrelated, so the signature fails.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 
 export type KeyKind = 'user' | 'app' | 'service'
 const KIND_TO_CODE: Record<KeyKind, string> = { user: 'u', app: 'a', service: 's' }
@@ -113,10 +113,16 @@ export function keyDeadline (f: KeyIdFields, keyTtlMs: number, sessionMaxMs: num
   return Math.min(f.expiresAt, f.issuedAt + keyTtlMs, f.sessionStart + sessionMaxMs)
 }
 
-/** Constant-time comparison of the expected digest with a hex signature from the wire. */
-export function signatureMatches (expected: Buffer, givenHex: string): boolean {
-  const given = Buffer.from(givenHex, 'hex')
-  return expected.length === 32 && given.length === 32 && timingSafeEqual(expected, given)
+/**
+ * Constant-time comparison of the expected hex digest with the hex signature
+ * from the wire (both 64 lowercase hex chars by the header grammar): every
+ * character is compared, with no early exit.
+ */
+export function signatureMatches (expectedHex: string, givenHex: string): boolean {
+  if (expectedHex.length !== 64 || givenHex.length !== 64) return false
+  let diff = 0
+  for (let i = 0; i < 64; i++) diff |= expectedHex.charCodeAt(i) ^ givenHex.charCodeAt(i)
+  return diff === 0
 }
 
 // ---- keyring file format ------------------------------------------------------

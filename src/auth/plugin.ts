@@ -5,7 +5,8 @@
  *   onRequest      checks 1-4 on the head, then the body rules (before the body is read)
  *   (body read as raw bytes by the buffer content-type parser)
  *   preValidation  check 5, REVOCATIONS_STALE, checks 6 and 7, per-principal rate limit, check 8,
- *                  then JSON parsing, then the route's own schema validation
+ *                  then JSON parsing, then the route's own schema validation (callback style:
+ *                  synchronous when the memory replay cache and rate limiter answer)
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
@@ -15,7 +16,8 @@ import type { KeyKind } from './keys.js'
 import { parseClientSid, type Scope } from './scopes.js'
 import type { Role } from '../store/port.js'
 import type { RevocationView } from './revocation.js'
-import type { ReplayCache } from './replay.js'
+import type { ReplayAnswer, ReplayCache } from './replay.js'
+import type { LimitAnswer, PrincipalLimiter } from './principal-limit.js'
 
 /** Revocations older than this make signed requests 503 (protocol-v1.md). */
 export const REVOCATIONS_MAX_AGE_MS = 30_000
@@ -52,8 +54,8 @@ export interface AuthServices {
   signatureDebug: boolean
   bodyLimit: number
   publicPathPrefix: string
-  /** Per-(principal, address) limiter from @fastify/rate-limit's createRateLimit. */
-  rateLimit: (request: FastifyRequest) => Promise<{ isAllowed: boolean, isExceeded?: boolean, ttlInSeconds?: number }>
+  /** Per-(principal, address) limit, counted by @fastify/rate-limit's store (principal-limit.ts). */
+  rateLimit: PrincipalLimiter
   jsonParse: (text: string) => unknown
   /** A user's current roles, or null when the user is unknown or disabled (role-gated routes only). */
   rolesOf: (username: string) => Promise<readonly Role[] | null>
@@ -113,40 +115,51 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
     done(bodyRuleError(request, services.bodyLimit))
   })
 
-  scope.addHook('preValidation', async (request: FastifyRequest) => {
-    const head = request.authHead as HeadCheck & { ok: true }
-    const now = request.receivedAt
-    const sig = checkSignature(head.auth, head.fields, request.method, signedTarget(request, services.publicPathPrefix), rawBody(request), ctx)
-    if (!sig.ok) throw new ApiError('AUTH_BAD_SIGNATURE', undefined, services.signatureDebug ? { canonical: sig.canonical } : undefined)
-    const principal = sig.principal
-    if (revocations.isStale(now, REVOCATIONS_MAX_AGE_MS)) throw new ApiError('REVOCATIONS_STALE', undefined, undefined, { 'retry-after': '1' })
-    if (revocations.isRevoked(principal.name, principal.fields, now)) throw new ApiError('AUTH_KEY_REVOKED')
-
-    const entry = replayEntry(head.auth, ctx.clockSkewMs)
-    let answer
+  // Callback style, and synchronous end to end when the replay cache and the
+  // limiter answer at once (memory): no promise per signed request. Only
+  // Redis's answers and a role lookup (role-gated routes) are waited for.
+  scope.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    let principal: Principal
+    let pending: ReplayAnswer | Promise<ReplayAnswer>
     try {
-      // The memory cache answers at once; only Redis's answer is awaited.
-      const pending = replay.remember(entry.key, entry.expiresAt, now)
-      answer = typeof pending === 'string' ? pending : await pending
+      const head = request.authHead as HeadCheck & { ok: true }
+      const now = request.receivedAt
+      const sig = checkSignature(head.auth, head.fields, request.method, signedTarget(request, services.publicPathPrefix), rawBody(request), ctx)
+      if (!sig.ok) throw new ApiError('AUTH_BAD_SIGNATURE', undefined, services.signatureDebug ? { canonical: sig.canonical } : undefined)
+      principal = sig.principal
+      if (revocations.isStale(now, REVOCATIONS_MAX_AGE_MS)) throw new ApiError('REVOCATIONS_STALE', undefined, undefined, { 'retry-after': '1' })
+      if (revocations.isRevoked(principal.name, principal.fields, now)) throw new ApiError('AUTH_KEY_REVOKED')
+      const entry = replayEntry(head.auth, ctx.clockSkewMs)
+      pending = replay.remember(entry.key, entry.expiresAt, now)
     } catch (err) {
-      request.log.error({ err }, 'replay cache failed')
-      answer = 'unavailable' as const
+      done(err as Error)
+      return
     }
-    if (answer === 'replay') throw new ApiError('AUTH_REPLAY')
-    if (answer === 'unavailable') throw new ApiError('REPLAY_CACHE_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })
+    if (typeof pending === 'string') afterReplay(pending)
+    else pending.then(afterReplay, (err: unknown) => { request.log.error({ err }, 'replay cache failed'); afterReplay('unavailable') })
 
-    request.principal = principal
-    const limit = await services.rateLimit(request)
-    if (!limit.isAllowed && limit.isExceeded === true) {
-      throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(limit.ttlInSeconds ?? 60) })
+    function afterReplay (answer: ReplayAnswer): void {
+      if (answer === 'replay') { done(new ApiError('AUTH_REPLAY')); return }
+      if (answer === 'unavailable') { done(new ApiError('REPLAY_CACHE_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })); return }
+      request.principal = principal
+      services.rateLimit.hit(`${principal.name}|${request.ip}`, afterLimit)
     }
-
-    const allowed = mayUse(principal, request.routeOptions.config.access, services.rolesOf)
-    if (!(typeof allowed === 'boolean' ? allowed : await allowed)) {
-      request.principal = null
-      throw new ApiError('FORBIDDEN')
+    function afterLimit (retryAfterSeconds: LimitAnswer): void {
+      if (retryAfterSeconds !== null) { done(new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(retryAfterSeconds) })); return }
+      const allowed = mayUse(principal, request.routeOptions.config.access, services.rolesOf)
+      if (typeof allowed === 'boolean') finish(allowed)
+      else allowed.then(finish, (err: unknown) => { done(err as Error) })
     }
-    parseBodyInPlace(request, services.jsonParse)
+    function finish (allowed: boolean): void {
+      if (!allowed) {
+        request.principal = null
+        done(new ApiError('FORBIDDEN'))
+        return
+      }
+      let error: Error | undefined
+      try { parseBodyInPlace(request, services.jsonParse) } catch (err) { error = err as Error }
+      done(error)
+    }
   })
 }
 
