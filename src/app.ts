@@ -5,6 +5,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifySchema, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { randomBytes, randomUUID } from 'node:crypto'
+import { ServerResponse } from 'node:http'
 import type { DestinationStream } from 'pino'
 import { Ajv, type Options as AjvOptions, type ErrorObject } from 'ajv'
 import addFormatsImport from 'ajv-formats'
@@ -102,6 +103,23 @@ function sendError (reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.statusCode).type('application/json; charset=utf-8').send(err.body())
 }
 
+/**
+ * Node's ServerResponse, answering `Connection: close` (and closing the
+ * socket after the answer) once the server is closing. Checked when the head
+ * is written, so a request that began before close() gets it too; a flag read
+ * per response where an onSend hook cost about 2 µs of CPU per request (bench/).
+ */
+function closingAwareResponse (isClosing: () => boolean): typeof ServerResponse {
+  class ClosingAwareResponse extends ServerResponse {
+    override writeHead (statusCode: number, ...rest: unknown[]): this {
+      if (isClosing()) this.shouldKeepAlive = false
+      return (super.writeHead as (statusCode: number, ...rest: unknown[]) => this).call(this, statusCode, ...rest)
+    }
+  }
+  // Node's type is generic over the request class; this one serves the default IncomingMessage.
+  return ClosingAwareResponse as unknown as typeof ServerResponse
+}
+
 /** Route table kept from onRoute, to tell 405 from 404 in the not-found handler. */
 function routeTable (): { add (method: string | string[], url: string): void, methodsFor (path: string): string[] } {
   const routes: Array<{ pattern: RegExp, methods: Set<string> }> = []
@@ -128,10 +146,12 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const rawSecurityHeaders = Object.entries(security).map(([name, value]) => `${name}: ${value}\r\n`).join('')
   // Set in preClose: new requests on open connections get 503 NOT_READY (nginx passes them on), in-flight ones finish.
   let closing = false
+  const ClosingResponse = closingAwareResponse(() => closing)
   const app = Fastify({
     loggerInstance: createLogger(config.logLevel, deps.logStream) as FastifyBaseLogger,
     childLoggerFactory: lazyChildLogger,
-    ...(deps.https === undefined ? {} : { https: deps.https }),
+    // The closing-aware response class goes to Node's createServer (http or https).
+    ...(deps.https === undefined ? { http: { ServerResponse: ClosingResponse } } : { https: { ...deps.https, ServerResponse: ClosingResponse } }),
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     bodyLimit: config.bodyLimitBytes,
@@ -294,12 +314,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     if (bus !== undefined && !await bus.subscribe(sync, 3000)) app.log.warn('revocation nudges are not subscribed yet; the poll still runs every second')
   })
   // A request that began before close() finishes normally; its answer then
-  // closes the connection, so a keep-alive socket does not hold the exit open.
+  // closes the connection (ClosingResponse), so a keep-alive socket does not hold the exit open.
   app.addHook('preClose', async () => { closing = true })
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close')
-    done(null, payload)
-  })
   app.addHook('onClose', async () => {
     if (poller !== undefined) clearInterval(poller)
     if (pruner !== undefined) clearInterval(pruner)

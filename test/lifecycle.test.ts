@@ -48,6 +48,7 @@ t.test('SIGTERM: stops accepting, finishes the request in flight, exits 0', asyn
   sock.write(body.slice(10)) // not end(): a half-close would abort the request
   await ended
   t.match(answer, /^HTTP\/1\.1 201 /, 'the in-flight signup completed')
+  t.match(answer, /\r\nconnection: close\r\n/i, 'its answer closes the keep-alive connection (it began before close())')
   t.match(answer, /"username":"alice"/)
   t.same(await server.exited, { code: 0, signal: null }, 'exit code 0')
   t.ok(server.lines.some(l => l.includes('"msg":"closing')))

@@ -98,7 +98,7 @@ t.test('authorization is the API\'s: ownership, grants, roles, unknown users', a
   t.same(await code(alice, 'POST', '/v1/public/articles', { title: 'news', body: '' }), [201, undefined], 'roles are read from the store, as for the API')
 })
 
-t.test('every request is freshly signed and goes through the replay cache under the caller\'s principal', async t => {
+t.test('every request is freshly signed and goes through the replay cache', async t => {
   let mode: 'normal' | 'replay' | 'unavailable' = 'normal'
   const seen: string[] = []
   const memory = new MemoryReplayCache()
@@ -118,13 +118,10 @@ t.test('every request is freshly signed and goes through the replay cache under 
   t.equal((await webApi(app, cookie, 'GET', '/v1/notes')).statusCode, 200)
   t.equal((await webApi(app, null, 'GET', '/v1/public/articles')).statusCode, 200)
   t.equal(seen.length, 3)
-  // Replay keys are "<principal>\n<the 32 signature bytes>" (src/auth/verify.ts replayEntry).
-  const principal = (key: string | undefined): string => (key ?? '').split('\n')[0] as string
-  t.equal(principal(seen[0]), 'alice')
-  t.equal(principal(seen[1]), 'alice')
-  t.equal((seen[0] ?? '').length, 'alice'.length + 33)
+  // Replay keys are the signatures (src/auth/verify.ts replayEntry); the visitors' app:web key has its own test below.
+  for (const key of seen) t.match(key, /^[0-9a-f]{64}$/)
   t.not(seen[0], seen[1], 'a new X-Microtime, so a new signature')
-  t.equal(principal(seen[2]), 'app:web', 'visitors are signed with the server\'s app:web key')
+  t.equal(new Set(seen).size, 3)
 
   mode = 'replay'
   const replayed = await webApi(app, cookie, 'GET', '/v1/notes')
