@@ -194,18 +194,19 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.decorateRequest('receivedAt', 0)
   app.decorateRequest('principal', null)
   app.decorateRequest('authHead', null)
+  // Preflights after the request-target check (a bad target is answered by its own route).
+  const cors = corsHook(config.corsOrigins, request => request.url === INVALID_TARGET_ROUTE)
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
-  // Security headers first, so every answer carries them, preflights and early errors included.
+  // Security headers first, so every answer carries them, preflights and early errors included;
+  // then CORS (in the same hook: one hook fewer per request).
   app.addHook('onRequest', (request, reply, done) => {
     request.receivedAt = now()
     reply.headers(security)
     reply.header('x-server-time', String(request.receivedAt))
     reply.header('x-request-id', request.id)
     if (closing) { done(new ApiError('NOT_READY', 'The server is shutting down; retry on another instance', undefined, { 'retry-after': '1', connection: 'close' })); return }
-    done()
+    cors(request, reply, done)
   })
-  // Preflights after the request-target check (a bad target is answered by its own route).
-  app.addHook('onRequest', corsHook(config.corsOrigins, request => request.url === INVALID_TARGET_ROUTE))
 
   const routes = routeTable()
   app.addHook('onRoute', (route) => { if (route.url !== INVALID_TARGET_ROUTE) routes.add(route.method, route.url) })

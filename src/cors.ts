@@ -9,7 +9,7 @@ const ALLOW_HEADERS = 'Auth-Username, Auth-Key-Id, X-Microtime, Auth-Signature, 
 const EXPOSE_HEADERS = 'X-Server-Time, WWW-Authenticate'
 const ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE'
 
-/** A root onRequest hook (callback style: no promise per request); answers preflights itself, decorates other answers. */
+/** The CORS step of the root onRequest hook (callback style: no promise per request); answers preflights itself, decorates other answers. */
 export function corsHook (origins: readonly string[], skip: (request: FastifyRequest) => boolean): (request: FastifyRequest, reply: FastifyReply, done: () => void) => void {
   const allowed = new Set(origins)
   return (request, reply, done) => {

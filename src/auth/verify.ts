@@ -17,19 +17,31 @@ export interface VerifyContext {
   keyCache?: KeyCache
 }
 
+/** What a verified key id brings: its parsed fields and its derived key (bytes, so the HMAC does not encode the string again). */
+export interface CachedKey {
+  principal: string
+  fields: KeyIdFields
+  key: Buffer
+}
+
 /**
- * A bounded memo of derived keys, filled only after a signature held (so a
- * forger cannot evict anyone's entry), dropping the oldest entry when full.
+ * A bounded memo of verified key ids, filled only after a signature held (so
+ * a forger cannot evict anyone's entry), dropping the oldest entry when full.
+ * Keyed by the key id alone (the header's own string, no concatenation) and
+ * answered only for the principal it was verified with. Saves, per request of
+ * a known key, the key id's parse and one of the two HMACs.
  */
 export class KeyCache {
-  /** Kept as bytes: the HMAC would otherwise encode the key string again on every request. */
-  readonly #map = new Map<string, Buffer>()
+  readonly #map = new Map<string, CachedKey>()
   readonly #max: number
   constructor (max = 10_000) { this.#max = max }
-  get (id: string): Buffer | undefined { return this.#map.get(id) }
-  set (id: string, key: Buffer): void {
+  get (keyId: string, principal: string): CachedKey | undefined {
+    const entry = this.#map.get(keyId)
+    return entry !== undefined && entry.principal === principal ? entry : undefined
+  }
+  set (keyId: string, entry: CachedKey): void {
     if (this.#map.size >= this.#max) this.#map.delete(this.#map.keys().next().value as string)
-    this.#map.set(id, key)
+    this.#map.set(keyId, entry)
   }
   get size (): number { return this.#map.size }
 }
@@ -57,7 +69,7 @@ export function checkHead (headers: Record<string, string | string[] | undefined
   if (!parsed.ok) return parsed
   const auth = parsed.value
   if (Math.abs(now - auth.timeMs) > ctx.clockSkewMs) return { ok: false, code: 'AUTH_STALE' }
-  const fields = parseKeyId(auth.keyId)
+  const fields = ctx.keyCache?.get(auth.keyId, auth.username)?.fields ?? parseKeyId(auth.keyId)
   if (fields === null || !ctx.keyring.secrets.has(fields.keyringVersion) || !kindMatchesPrincipal(fields.kind, auth.username)) {
     return { ok: true, auth, fields: null }
   }
@@ -72,16 +84,15 @@ export type SignatureCheck =
 /** Check 5: recompute the HMAC over the canonical bytes and compare in constant time. */
 export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, method: string, target: string, body: Uint8Array, ctx: VerifyContext): SignatureCheck {
   const parts: CanonicalParts = { username: auth.username, keyId: auth.keyId, time: auth.time, method, target }
-  const cacheId = `${auth.username} ${auth.keyId}`
-  const cached = fields === null ? undefined : ctx.keyCache?.get(cacheId)
+  const cached = fields === null ? undefined : ctx.keyCache?.get(auth.keyId, auth.username)
   const derived = cached === undefined && fields !== null ? keyFor(ctx.keyring, ctx.audience, auth.username, auth.keyId, fields) : null
-  const key = cached ?? (derived === null ? null : Buffer.from(derived, 'utf8'))
+  const key = cached?.key ?? (derived === null ? null : Buffer.from(derived, 'utf8'))
   // With no key we still compute an HMAC over the canonical bytes, so the answer costs the same.
   const digest = canonicalDigest(key ?? 'no key', parts, body)
   if (key === null || fields === null || !signatureMatches(digest, auth.signature)) {
     return { ok: false, code: 'AUTH_BAD_SIGNATURE', canonical: canonicalDebug(parts, body) }
   }
-  if (cached === undefined) ctx.keyCache?.set(cacheId, key)
+  if (cached === undefined) ctx.keyCache?.set(auth.keyId, { principal: auth.username, fields, key })
   const expiresAt = fields.expiresAt === null ? null : keyDeadline(fields, ctx.keyTtlMs, ctx.sessionMaxMs)
   return { ok: true, principal: { name: auth.username, kind: fields.kind, keyId: auth.keyId, fields, expiresAt } }
 }
