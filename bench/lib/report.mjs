@@ -1,6 +1,6 @@
 /** The markdown report: one table, then the bars of issue 8 (measured, never asserted). */
 
-const ORDER = ['whoami', 'articles', 'notes', 'login', 'health', 'bare', 'jwt', 'express', 'bare+helmet', 'bare+static', 'whatif:no-child-logger', 'whatif:skip-rate-limit', 'whatif:no-child-logger,skip-rate-limit', 'whatif:whoami-schema', 'whatif:sync-replay', 'whatif:static-helmet', 'whatif:key-cache']
+const ORDER = ['whoami', 'articles', 'notes', 'login', 'health', 'bare', 'jwt', 'express', 'bare+helmet', 'bare+static', 'whatif:skip-hmac', 'whatif:skip-security-headers', 'whatif:skip-replay', 'whatif:skip-rate-limit']
 
 function fmt (x, digits = 1) {
   if (x === undefined || x === null || !Number.isFinite(x)) return '—'
