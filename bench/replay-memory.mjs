@@ -7,10 +7,11 @@
  *   node --expose-gc bench/replay-memory.mjs [--json] [--variants] [N ...]
  *
  * Realistic means what the server holds: the key is built by the server's own
- * replayEntry() from two strings freshly decoded from header bytes (as llhttp
- * hands them to Fastify), the signature 64 lowercase hex chars, usernames from a
- * population of 1,000 users, expiries X-Microtime + 10 s spread over the
- * skew window so that entries fall into ~11 one-second buckets.
+ * replayEntry() from header strings freshly decoded from bytes (as llhttp
+ * hands them to Fastify), the signature 64 lowercase hex chars (today the key
+ * is the signature itself), usernames from a population of 1,000 users,
+ * expiries X-Microtime + 10 s spread over the skew window so that entries
+ * fall into ~11 one-second buckets.
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'

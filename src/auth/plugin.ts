@@ -118,9 +118,17 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
   // Callback style, and synchronous end to end when the replay cache and the
   // limiter answer at once (memory): no promise per signed request. Only
   // Redis's answers and a role lookup (role-gated routes) are waited for.
-  scope.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+  scope.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) => {
+    // Each step may continue in a callback of Redis or the store: `done` answers once, and a
+    // throw in a step before the answer becomes the request's error, never an uncaught exception.
+    // (A throw after it comes from Fastify's later steps, which run inside done(): passed on.)
+    let answered = false
+    const done = (err?: Error): void => { if (!answered) { answered = true; next(err) } }
+    const step = <T>(fn: (value: T) => void) => (value: T): void => {
+      try { fn(value) } catch (err) { if (answered) throw err; done(err as Error) }
+    }
     let principal: Principal
-    let pending: ReplayAnswer | Promise<ReplayAnswer>
+    let entry: { key: string, expiresAt: number }
     try {
       const head = request.authHead as HeadCheck & { ok: true }
       const now = request.receivedAt
@@ -129,36 +137,43 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
       principal = sig.principal
       if (revocations.isStale(now, REVOCATIONS_MAX_AGE_MS)) throw new ApiError('REVOCATIONS_STALE', undefined, undefined, { 'retry-after': '1' })
       if (revocations.isRevoked(principal.name, principal.fields, now)) throw new ApiError('AUTH_KEY_REVOKED')
-      const entry = replayEntry(head.auth, ctx.clockSkewMs)
-      pending = replay.remember(entry.key, entry.expiresAt, now)
+      entry = replayEntry(head.auth, ctx.clockSkewMs)
     } catch (err) {
       done(err as Error)
       return
     }
+    const replayFailed = (err: unknown): void => { request.log.error({ err }, 'replay cache failed'); afterReplay('unavailable') }
+    let pending: ReplayAnswer | Promise<ReplayAnswer>
+    try {
+      pending = replay.remember(entry.key, entry.expiresAt, request.receivedAt)
+    } catch (err) {
+      replayFailed(err)
+      return
+    }
     if (typeof pending === 'string') afterReplay(pending)
-    else pending.then(afterReplay, (err: unknown) => { request.log.error({ err }, 'replay cache failed'); afterReplay('unavailable') })
+    else pending.then(afterReplay, step(replayFailed))
 
     function afterReplay (answer: ReplayAnswer): void {
-      if (answer === 'replay') { done(new ApiError('AUTH_REPLAY')); return }
-      if (answer === 'unavailable') { done(new ApiError('REPLAY_CACHE_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })); return }
-      request.principal = principal
-      services.rateLimit.hit(`${principal.name}|${request.ip}`, afterLimit)
+      step((a: ReplayAnswer) => {
+        if (a === 'replay') throw new ApiError('AUTH_REPLAY')
+        if (a === 'unavailable') throw new ApiError('REPLAY_CACHE_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })
+        request.principal = principal
+        services.rateLimit.hit(`${principal.name}|${request.ip}`, step(afterLimit))
+      })(answer)
     }
     function afterLimit (retryAfterSeconds: LimitAnswer): void {
-      if (retryAfterSeconds !== null) { done(new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(retryAfterSeconds) })); return }
+      if (retryAfterSeconds !== null) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(retryAfterSeconds) })
       const allowed = mayUse(principal, request.routeOptions.config.access, services.rolesOf)
       if (typeof allowed === 'boolean') finish(allowed)
-      else allowed.then(finish, (err: unknown) => { done(err as Error) })
+      else allowed.then(step(finish), done)
     }
     function finish (allowed: boolean): void {
       if (!allowed) {
         request.principal = null
-        done(new ApiError('FORBIDDEN'))
-        return
+        throw new ApiError('FORBIDDEN')
       }
-      let error: Error | undefined
-      try { parseBodyInPlace(request, services.jsonParse) } catch (err) { error = err as Error }
-      done(error)
+      parseBodyInPlace(request, services.jsonParse)
+      done()
     }
   })
 }

@@ -92,7 +92,8 @@ export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, m
   if (key === null || fields === null || !signatureMatches(digest, auth.signature)) {
     return { ok: false, code: 'AUTH_BAD_SIGNATURE', canonical: canonicalDebug(parts, body) }
   }
-  if (cached === undefined) ctx.keyCache?.set(auth.keyId, { principal: auth.username, fields, key })
+  // Frozen: from now on every request of this key shares the parsed fields (as principal.fields).
+  if (cached === undefined) ctx.keyCache?.set(auth.keyId, { principal: auth.username, fields: Object.freeze(fields), key })
   const expiresAt = fields.expiresAt === null ? null : keyDeadline(fields, ctx.keyTtlMs, ctx.sessionMaxMs)
   return { ok: true, principal: { name: auth.username, kind: fields.kind, keyId: auth.keyId, fields, expiresAt } }
 }

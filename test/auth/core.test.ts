@@ -1,6 +1,6 @@
 /** Pure protocol core: key ids, keyring files, replay cache, revocation view, passwords. */
 import t from 'tap'
-import { addKeyringVersion, formatKeyId, keyDeadline, parseKeyId, parseKeyring, type KeyIdFields } from '../../src/auth/keys.js'
+import { addKeyringVersion, formatKeyId, keyDeadline, parseKeyId, parseKeyring, signatureMatches, type KeyIdFields } from '../../src/auth/keys.js'
 import { MemoryReplayCache } from '../../src/auth/replay.js'
 import { RevocationView, syncRevocations, type SequencedRevocation } from '../../src/auth/revocation.js'
 import { createPasswordHasher } from '../../src/auth/passwords.js'
@@ -8,6 +8,20 @@ import { isValidRequestTarget } from '../../src/auth/canonical.js'
 import { bodyRuleFromHead } from '../../src/body.js'
 
 const user: KeyIdFields = { kind: 'user', keyringVersion: 3, sessionStart: 1_767_225_000_000, issuedAt: 1_767_225_600_000, expiresAt: 1_767_247_200_000, sid: 'abc_-DEF' }
+
+t.test('signatureMatches compares every one of the 64 hex characters, and lengths', async t => {
+  const expected = 'ab'.repeat(32)
+  t.ok(signatureMatches(expected, expected.slice()))
+  let refused = 0
+  for (let i = 0; i < 64; i++) {
+    const flipped = `${expected.slice(0, i)}${expected[i] === 'a' ? 'c' : 'a'}${expected.slice(i + 1)}`
+    if (!signatureMatches(expected, flipped)) refused++
+  }
+  t.equal(refused, 64, 'a change at any position is refused')
+  t.notOk(signatureMatches(expected, expected.slice(1)), '63 chars')
+  t.notOk(signatureMatches(expected, `${expected}a`), '65 chars')
+  t.notOk(signatureMatches(expected.slice(1), expected.slice(1)), 'an expected digest of the wrong length never matches')
+})
 
 t.test('key ids round-trip and refuse every non-canonical form', async t => {
   const id = formatKeyId(user)

@@ -190,6 +190,19 @@ t.test('per-principal rate limit answers 429 with Retry-After, after the replay 
   t.equal((await signedInject(app, clock, other, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'another principal has its own budget')
 })
 
+t.test('refused requests (forged, replayed) do not spend the per-principal budget', async t => {
+  const { app, clock } = await buildTestApp(t, { env: { RATE_LIMIT_PER_MINUTE: '2' } })
+  const cred = await signupAndLogin(app, 'alice')
+  const headers = sign(cred, 'GET', '/auth/whoami', '', clock.now())
+  t.equal((await app.inject({ method: 'GET', url: '/auth/whoami', headers })).statusCode, 200, 'request 1 of 2')
+  for (let i = 0; i < 3; i++) {
+    t.equal((await app.inject({ method: 'GET', url: '/auth/whoami', headers })).json().code, 'AUTH_REPLAY')
+    t.equal((await signedInject(app, clock, { ...cred, signingKey: 'wrong key' }, { method: 'GET', url: '/auth/whoami' })).json().code, 'AUTH_BAD_SIGNATURE')
+  }
+  t.equal((await signedInject(app, clock, cred, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'request 2 of 2: the refused ones counted nothing')
+  t.equal((await signedInject(app, clock, cred, { method: 'GET', url: '/auth/whoami' })).statusCode, 429)
+})
+
 t.test('check 8: a client key may call whoami but not user routes', async t => {
   const { app, clock, keyring, config } = await buildTestApp(t)
   const key = issueKey(keyring, config.audience, 'app:test', { kind: 'app', sessionStart: clock.now(), issuedAt: clock.now(), expiresAt: null, sid: '1' })
