@@ -22,6 +22,9 @@ export interface RedisLink {
   close (): Promise<void>
 }
 
+/** How long one Redis command may take before the request it serves stops waiting for it. */
+export const COMMAND_TIMEOUT_MS = 1000
+
 export function connectRedis (url: string, onError: (err: Error) => void): RedisLink {
   const options = {
     enableOfflineQueue: false,
@@ -31,7 +34,9 @@ export function connectRedis (url: string, onError: (err: Error) => void): Redis
     retryStrategy: (times: number) => Math.min(100 * times, 2000),
     lazyConnect: false
   }
-  const client = new Redis(url, options)
+  // A Redis that holds the connection but stops answering must not hold requests: each command
+  // gives up after 1 s (replay answers 503, the signed-request limit lets through, login answers 503).
+  const client = new Redis(url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS })
   // The subscriber may queue its SUBSCRIBE until connected.
   const subscriber = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null })
   let reported = false

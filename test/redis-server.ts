@@ -24,6 +24,9 @@ export interface RedisServer {
   port: number
   start (): Promise<void>
   stop (): Promise<void>
+  /** SIGSTOP / SIGCONT: a Redis that keeps its connections open but answers nothing. */
+  freeze (): void
+  thaw (): void
 }
 
 export async function startRedis (t: Tap): Promise<RedisServer> {
@@ -51,6 +54,8 @@ export async function startRedis (t: Tap): Promise<RedisServer> {
     await exited
   }
   await start()
-  t.teardown(stop)
-  return { url: `redis://127.0.0.1:${port}`, port, start, stop }
+  const signal = (sig: NodeJS.Signals) => (): void => { if (proc !== undefined && proc.exitCode === null && proc.signalCode === null) proc.kill(sig) }
+  const thaw = signal('SIGCONT')
+  t.teardown(async () => { thaw(); await stop() })
+  return { url: `redis://127.0.0.1:${port}`, port, start, stop, freeze: signal('SIGSTOP'), thaw }
 }

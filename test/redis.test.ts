@@ -89,6 +89,27 @@ t.test('Redis down: signed requests 503 REPLAY_CACHE_UNAVAILABLE, /ready 503, lo
   t.equal((await a.app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
 })
 
+t.test('a Redis that keeps the connection but stops answering: 503 after about a second, never a hang', async t => {
+  const redis = await startRedis(t)
+  const { a, clock } = await pair(t, redis.url)
+  const cred = await signupAndLogin(a.app, 'alice')
+  redis.freeze()
+  const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => { const started = Date.now(); const r = await fn(); return [r, Date.now() - started] }
+  const [signed, signedMs] = await timed(async () => await signedInject(a.app, clock, cred, { method: 'GET', url: '/auth/whoami' }))
+  t.equal(signed.statusCode, 503)
+  t.equal(signed.json().code, 'REPLAY_CACHE_UNAVAILABLE')
+  t.ok(signedMs < 5_000, `signed request answered in ${signedMs} ms`)
+  const [login, loginMs] = await timed(async () => await a.app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'alice', password: 'correct horse battery' } }))
+  t.equal(login.statusCode, 503, login.body)
+  t.ok(loginMs < 5_000, `login answered in ${loginMs} ms`)
+  const [ready, readyMs] = await timed(async () => await a.app.inject({ method: 'GET', url: '/ready' }))
+  t.equal(ready.statusCode, 503)
+  t.ok(readyMs < 5_000, `/ready answered in ${readyMs} ms`)
+  redis.thaw()
+  const resumed = await until(async () => (await signedInject(a.app, clock, cred, { method: 'GET', url: '/auth/whoami' })).statusCode === 200, 10_000)
+  t.ok(resumed >= 0, `signed requests work again ${resumed} ms after Redis answered again`)
+})
+
 t.test('the server starts with Redis unreachable and answers 503 until it is there', async t => {
   const redis = await startRedis(t)
   await redis.stop()
