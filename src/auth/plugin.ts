@@ -128,7 +128,29 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
       try { fn(value) } catch (err) { if (answered) throw err; done(err as Error) }
     }
     let principal: Principal
-    let entry: { key: string, expiresAt: number }
+    const afterReplay = step((answer: ReplayAnswer) => {
+      if (answer === 'replay') throw new ApiError('AUTH_REPLAY')
+      if (answer === 'unavailable') throw new ApiError('REPLAY_CACHE_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })
+      request.principal = principal
+      services.rateLimit.hit(`${principal.name}|${request.ip}`, afterLimit)
+    })
+    const afterLimit = step((retryAfterSeconds: LimitAnswer) => {
+      if (retryAfterSeconds !== null) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(retryAfterSeconds) })
+      const allowed = mayUse(principal, request.routeOptions.config.access, services.rolesOf)
+      if (typeof allowed === 'boolean') finish(allowed)
+      else allowed.then(finish, done)
+    })
+    const finish = step((allowed: boolean) => {
+      if (!allowed) {
+        request.principal = null
+        throw new ApiError('FORBIDDEN')
+      }
+      parseBodyInPlace(request, services.jsonParse)
+      done()
+    })
+    const replayFailed = (err: unknown): void => { request.log.error({ err }, 'replay cache failed'); afterReplay('unavailable') }
+
+    let pending: ReplayAnswer | Promise<ReplayAnswer>
     try {
       const head = request.authHead as HeadCheck & { ok: true }
       const now = request.receivedAt
@@ -137,44 +159,19 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
       principal = sig.principal
       if (revocations.isStale(now, REVOCATIONS_MAX_AGE_MS)) throw new ApiError('REVOCATIONS_STALE', undefined, undefined, { 'retry-after': '1' })
       if (revocations.isRevoked(principal.name, principal.fields, now)) throw new ApiError('AUTH_KEY_REVOKED')
-      entry = replayEntry(head.auth, ctx.clockSkewMs)
+      const entry = replayEntry(head.auth, ctx.clockSkewMs)
+      try {
+        pending = replay.remember(entry.key, entry.expiresAt, now)
+      } catch (err) {
+        pending = 'unavailable'
+        request.log.error({ err }, 'replay cache failed')
+      }
     } catch (err) {
       done(err as Error)
       return
     }
-    const replayFailed = (err: unknown): void => { request.log.error({ err }, 'replay cache failed'); afterReplay('unavailable') }
-    let pending: ReplayAnswer | Promise<ReplayAnswer>
-    try {
-      pending = replay.remember(entry.key, entry.expiresAt, request.receivedAt)
-    } catch (err) {
-      replayFailed(err)
-      return
-    }
     if (typeof pending === 'string') afterReplay(pending)
-    else pending.then(afterReplay, step(replayFailed))
-
-    function afterReplay (answer: ReplayAnswer): void {
-      step((a: ReplayAnswer) => {
-        if (a === 'replay') throw new ApiError('AUTH_REPLAY')
-        if (a === 'unavailable') throw new ApiError('REPLAY_CACHE_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })
-        request.principal = principal
-        services.rateLimit.hit(`${principal.name}|${request.ip}`, step(afterLimit))
-      })(answer)
-    }
-    function afterLimit (retryAfterSeconds: LimitAnswer): void {
-      if (retryAfterSeconds !== null) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(retryAfterSeconds) })
-      const allowed = mayUse(principal, request.routeOptions.config.access, services.rolesOf)
-      if (typeof allowed === 'boolean') finish(allowed)
-      else allowed.then(step(finish), done)
-    }
-    function finish (allowed: boolean): void {
-      if (!allowed) {
-        request.principal = null
-        throw new ApiError('FORBIDDEN')
-      }
-      parseBodyInPlace(request, services.jsonParse)
-      done()
-    }
+    else pending.then(afterReplay, replayFailed)
   })
 }
 

@@ -31,8 +31,6 @@ const ui = {
 }
 
 let user: string | null = null
-let notesNext: string | null = null
-let articlesNext: string | null = null
 
 function say (text: string): void {
   ui.error.hidden = true
@@ -46,6 +44,27 @@ function fail (err: unknown, what: string): void {
   ui.error.hidden = false
   // The session ended under us (expired, revoked, logged out elsewhere): back to the login forms.
   if (user !== null && err instanceof ApiFailure && SESSION_OVER.has(err.code)) showLoggedOut()
+}
+
+/** One paged list of the page: `load(true)` shows its first page, its "more" button the next ones. */
+function pagedList<T> (path: string, list: HTMLUListElement, more: HTMLButtonElement, empty: HTMLElement, card: (item: T) => HTMLLIElement, what: string): { load: (fresh: boolean) => Promise<void>, reset: () => void } {
+  let next: string | null = null
+  const load = async (fresh: boolean): Promise<void> => {
+    if (fresh) next = null
+    const query = `limit=${PAGE_SIZE}${next === null ? '' : `&after=${encodeURIComponent(next)}`}`
+    const page = await api('GET', `${path}?${query}`) as Page<T>
+    if (fresh) list.replaceChildren()
+    for (const item of page.items) list.append(card(item))
+    next = page.next
+    more.hidden = next === null
+    empty.hidden = list.children.length > 0
+  }
+  more.addEventListener('click', () => {
+    void busy(more, async () => {
+      try { await load(false) } catch (err) { fail(err, `Loading more ${what}`) }
+    })
+  })
+  return { load, reset: () => { next = null } }
 }
 
 function field (form: HTMLFormElement, name: string): HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement {
@@ -70,13 +89,13 @@ function showLoggedOut (): void {
   ui.account.hidden = false
   ui.notes.hidden = true
   ui.noteList.replaceChildren()
-  notesNext = null
+  notes.reset()
 }
 
 async function logIn (username: string, password: string): Promise<void> {
   const answer = await web('POST', 'login', { username, password }) as { username: string }
   showLoggedIn(answer.username)
-  await loadNotes(true)
+  await notes.load(true)
 }
 
 ui.loginForm.addEventListener('submit', (event) => {
@@ -230,22 +249,7 @@ function noteCard (note: Note): HTMLLIElement {
   return li
 }
 
-async function loadNotes (fresh: boolean): Promise<void> {
-  if (fresh) notesNext = null
-  const query = `limit=${PAGE_SIZE}${notesNext === null ? '' : `&after=${encodeURIComponent(notesNext)}`}`
-  const page = await api('GET', `v1/notes?${query}`) as Page<Note>
-  if (fresh) ui.noteList.replaceChildren()
-  for (const note of page.items) ui.noteList.append(noteCard(note))
-  notesNext = page.next
-  ui.notesMore.hidden = notesNext === null
-  ui.notesEmpty.hidden = ui.noteList.children.length > 0
-}
-
-ui.notesMore.addEventListener('click', () => {
-  void busy(ui.notesMore, async () => {
-    try { await loadNotes(false) } catch (err) { fail(err, 'Loading more notes') }
-  })
-})
+const notes = pagedList<Note>('v1/notes', ui.noteList, ui.notesMore, ui.notesEmpty, noteCard, 'notes')
 
 ui.noteForm.addEventListener('submit', (event) => {
   event.preventDefault()
@@ -274,22 +278,7 @@ function articleCard (a: Article): HTMLLIElement {
     h('p', { class: 'text' }, a.body))
 }
 
-async function loadArticles (fresh: boolean): Promise<void> {
-  if (fresh) articlesNext = null
-  const query = `limit=${PAGE_SIZE}${articlesNext === null ? '' : `&after=${encodeURIComponent(articlesNext)}`}`
-  const page = await api('GET', `v1/public/articles?${query}`) as Page<Article>
-  if (fresh) ui.articleList.replaceChildren()
-  for (const a of page.items) ui.articleList.append(articleCard(a))
-  articlesNext = page.next
-  ui.articlesMore.hidden = articlesNext === null
-  ui.articlesEmpty.hidden = ui.articleList.children.length > 0
-}
-
-ui.articlesMore.addEventListener('click', () => {
-  void busy(ui.articlesMore, async () => {
-    try { await loadArticles(false) } catch (err) { fail(err, 'Loading more articles') }
-  })
-})
+const articles = pagedList<Article>('v1/public/articles', ui.articleList, ui.articlesMore, ui.articlesEmpty, articleCard, 'articles')
 
 // ---- start --------------------------------------------------------------------
 
@@ -303,8 +292,8 @@ async function start (): Promise<void> {
     // No session is the usual case for a visitor; anything else is worth saying.
     if (!(err instanceof ApiFailure && err.code === 'AUTH_MISSING')) fail(err, 'Checking your session')
   }
-  const work: Array<Promise<void>> = [loadArticles(true).catch((err: unknown) => { fail(err, 'Loading the articles') })]
-  if (user !== null) work.push(loadNotes(true).catch((err: unknown) => { fail(err, 'Loading your notes') }))
+  const work: Array<Promise<void>> = [articles.load(true).catch((err: unknown) => { fail(err, 'Loading the articles') })]
+  if (user !== null) work.push(notes.load(true).catch((err: unknown) => { fail(err, 'Loading your notes') }))
   await Promise.all(work)
   document.body.dataset.ready = 'true'
 }
