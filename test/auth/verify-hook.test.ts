@@ -190,6 +190,16 @@ t.test('per-principal rate limit answers 429 with Retry-After, after the replay 
   t.equal((await signedInject(app, clock, other, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'another principal has its own budget')
 })
 
+t.test('a replay cache that throws answers 503 REPLAY_CACHE_UNAVAILABLE, as one that cannot answer', async t => {
+  const replay = { remember: () => { throw new Error('cache broken') }, healthy: () => true, close: () => {} }
+  const { app, clock } = await buildTestApp(t, { deps: { replay } })
+  const cred = await signupAndLogin(app, 'alice')
+  const res = await signedInject(app, clock, cred, { method: 'GET', url: '/auth/whoami' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'REPLAY_CACHE_UNAVAILABLE')
+  t.equal(res.headers['retry-after'], '1')
+})
+
 t.test('refused requests (forged, replayed) do not spend the per-principal budget', async t => {
   const { app, clock } = await buildTestApp(t, { env: { RATE_LIMIT_PER_MINUTE: '2' } })
   const cred = await signupAndLogin(app, 'alice')
