@@ -5,7 +5,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifySchema, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { ServerResponse } from 'node:http'
 import type { DestinationStream } from 'pino'
 import { Ajv, type Options as AjvOptions, type ErrorObject } from 'ajv'
 import addFormatsImport from 'ajv-formats'
@@ -30,6 +29,7 @@ import { cursorCodec } from './paging.js'
 import { corsHook } from './cors.js'
 import { createLogger, lazyChildLogger } from './logging.js'
 import { securityHeaders } from './security-headers.js'
+import { responseClass } from './server-response.js'
 import { principalLimiter } from './auth/principal-limit.js'
 import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, RedisUnavailableError, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
@@ -103,23 +103,6 @@ function sendError (reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.statusCode).type('application/json; charset=utf-8').send(err.body())
 }
 
-/**
- * Node's ServerResponse, answering `Connection: close` (and closing the
- * socket after the answer) once the server is closing. Checked when the head
- * is written, so a request that began before close() gets it too; a flag read
- * per response where an onSend hook cost about 2 µs of CPU per request (bench/).
- */
-function closingAwareResponse (isClosing: () => boolean): typeof ServerResponse {
-  class ClosingAwareResponse extends ServerResponse {
-    override writeHead (statusCode: number, ...rest: unknown[]): this {
-      if (isClosing()) this.shouldKeepAlive = false
-      return (super.writeHead as (statusCode: number, ...rest: unknown[]) => this).call(this, statusCode, ...rest)
-    }
-  }
-  // Node's type is generic over the request class; this one serves the default IncomingMessage.
-  return ClosingAwareResponse as unknown as typeof ServerResponse
-}
-
 /** Route table kept from onRoute, to tell 405 from 404 in the not-found handler. */
 function routeTable (): { add (method: string | string[], url: string): void, methodsFor (path: string): string[] } {
   const routes: Array<{ pattern: RegExp, methods: Set<string> }> = []
@@ -146,12 +129,16 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const rawSecurityHeaders = Object.entries(security).map(([name, value]) => `${name}: ${value}\r\n`).join('')
   // Set in preClose: new requests on open connections get 503 NOT_READY (nginx passes them on), in-flight ones finish.
   let closing = false
-  const ClosingResponse = closingAwareResponse(() => closing)
+  // Real sockets' answers carry the security headers from this class; injected ones get them in the root hook.
+  const answers = responseClass({ isClosing: () => closing, fixedHeaders: security })
+  const setSecurityHeaders = (reply: FastifyReply): void => {
+    if (!answers.writesFixedHeaders || !answers.isOwn(reply.raw)) reply.headers(security)
+  }
   const app = Fastify({
     loggerInstance: createLogger(config.logLevel, deps.logStream) as FastifyBaseLogger,
     childLoggerFactory: lazyChildLogger,
-    // The closing-aware response class goes to Node's createServer (http or https).
-    ...(deps.https === undefined ? { http: { ServerResponse: ClosingResponse } } : { https: { ...deps.https, ServerResponse: ClosingResponse } }),
+    // The answer class (server-response.ts) goes to Node's createServer (http or https).
+    ...(deps.https === undefined ? { http: { ServerResponse: answers.ServerResponse } } : { https: { ...deps.https, ServerResponse: answers.ServerResponse } }),
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     bodyLimit: config.bodyLimitBytes,
@@ -160,7 +147,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     // Protocol step 1: the request target, before routing.
     rewriteUrl: (req) => isValidRequestTarget(req.url ?? '') ? (req.url as string) : INVALID_TARGET_ROUTE,
     frameworkErrors: (error, request, reply) => {
-      reply.headers(security)
+      setSecurityHeaders(reply)
       reply.header('x-server-time', String(now()))
       sendError(reply, error.code === 'FST_ERR_BAD_URL' ? new ApiError('BAD_REQUEST_TARGET', 'The path is not valid percent-encoding') : new ApiError('BAD_REQUEST'))
     },
@@ -197,11 +184,12 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   // Preflights after the request-target check (a bad target is answered by its own route).
   const cors = corsHook(config.corsOrigins, request => request.url === INVALID_TARGET_ROUTE)
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
-  // Security headers first, so every answer carries them, preflights and early errors included;
+  // Security headers first, so every answer carries them, preflights and early errors included
+  // (injected answers here; a socket's answers get them as their head is written, server-response.ts);
   // then CORS (in the same hook: one hook fewer per request).
   app.addHook('onRequest', (request, reply, done) => {
     request.receivedAt = now()
-    reply.headers(security)
+    setSecurityHeaders(reply)
     reply.header('x-server-time', String(request.receivedAt))
     reply.header('x-request-id', request.id)
     if (closing) { done(new ApiError('NOT_READY', 'The server is shutting down; retry on another instance', undefined, { 'retry-after': '1', connection: 'close' })); return }
@@ -315,7 +303,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     if (bus !== undefined && !await bus.subscribe(sync, 3000)) app.log.warn('revocation nudges are not subscribed yet; the poll still runs every second')
   })
   // A request that began before close() finishes normally; its answer then
-  // closes the connection (ClosingResponse), so a keep-alive socket does not hold the exit open.
+  // closes the connection (server-response.ts), so a keep-alive socket does not hold the exit open.
   app.addHook('preClose', async () => { closing = true })
   app.addHook('onClose', async () => {
     if (poller !== undefined) clearInterval(poller)

@@ -1,0 +1,116 @@
+/**
+ * The class Node's HTTP(S) server builds every answer with (createServer's
+ * `ServerResponse` option, given through Fastify's `http`/`https` options).
+ * Two things every answer written to a socket needs are done where its head
+ * is formatted, instead of in a hook per request:
+ *
+ * - `Connection: close` (and the socket closed after the answer) once the
+ *   server is closing, so a request that began before close() gets it too.
+ *   An onSend hook doing this cost about 2 µs of CPU per request (bench/).
+ * - The fixed security headers (security-headers.ts), validated once at start
+ *   and written as one preformatted block. Set on each reply instead, Node
+ *   validated and formatted all 12 on every answer: about 5 µs of CPU per
+ *   request, a tenth of a signed whoami over HTTPS (bench/README.md). A header
+ *   of the same name set by a route (the page's own CSP) replaces its fixed one.
+ *
+ * The block goes in through `_storeHeader(firstLine, headers)`, the method of
+ * Node's OutgoingMessage that writeHead() calls to format the head. It is not a
+ * documented API, so it is probed once at start (`writesFixedHeaders`): where
+ * writeHead does not reach it, the caller sets the headers on each reply as
+ * before. test/server-response.test.ts checks them on the wire, once each.
+ * Answers made by Fastify's inject() (tests, the website's internal calls) use
+ * light-my-request's own class: the caller sets the headers on those too.
+ */
+import { IncomingMessage, ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http'
+import { Socket } from 'node:net'
+
+export interface ResponseClassOptions {
+  /** True once the server is closing. */
+  isClosing: () => boolean
+  /** Lower-case names; values as they go on the wire. */
+  fixedHeaders: Readonly<Record<string, string>>
+}
+
+export interface ResponseClass {
+  ServerResponse: typeof ServerResponse
+  /** True when answers of this class carry `fixedHeaders` without being told (the probe at start saw it). */
+  writesFixedHeaders: boolean
+  /** True when `reply.raw` is an answer of this class (written to a socket), false for an injected one. */
+  isOwn (raw: unknown): boolean
+}
+
+type StoreHeader = (this: ServerResponse, firstLine: string, headers: unknown) => void
+const storeHeader = (ServerResponse.prototype as unknown as { _storeHeader?: StoreHeader })._storeHeader
+
+/** Whether `headers`, as writeHead passes them on (Fastify's object, Node's own table, or an array), names `name`. */
+function names (headers: unknown, name: string): boolean {
+  if (headers === null || typeof headers !== 'object') return false
+  if (!Array.isArray(headers)) return (headers as Record<string, unknown>)[name] !== undefined // both keep names in lower case
+  for (let i = 0; i < headers.length; i++) {
+    const entry: unknown = headers[i]
+    const key: unknown = Array.isArray(entry) ? entry[0] : i % 2 === 0 ? entry : undefined
+    if (typeof key === 'string' && key.toLowerCase() === name) return true
+  }
+  return false
+}
+
+export function responseClass ({ isClosing, fixedHeaders }: ResponseClassOptions): ResponseClass {
+  const fixedNames = Object.keys(fixedHeaders)
+  for (const name of fixedNames) {
+    // Node's own checks, once here instead of on every answer; a bad value fails the start.
+    validateHeaderName(name)
+    validateHeaderValue(name, String(fixedHeaders[name]))
+    if (name !== name.toLowerCase()) throw new Error(`fixed header names are lower case: ${name}`)
+  }
+  const line = (name: string): string => `${name}: ${String(fixedHeaders[name])}\r\n`
+  const block = fixedNames.map(line).join('')
+  /** The fixed lines this head still needs: all of them, unless the answer sets one of the names itself. */
+  const fixedLinesFor = (headers: unknown): string => {
+    for (let i = 0; i < fixedNames.length; i++) {
+      if (names(headers, fixedNames[i] as string)) return fixedNames.filter(n => !names(headers, n)).map(line).join('')
+    }
+    return block
+  }
+
+  let probing = false
+  let reached = false
+  class ProductResponse extends ServerResponse {
+    override writeHead (statusCode: number, ...rest: unknown[]): this {
+      if (isClosing()) this.shouldKeepAlive = false
+      return (super.writeHead as (statusCode: number, ...rest: unknown[]) => this).call(this, statusCode, ...rest)
+    }
+
+    _storeHeader (firstLine: string, headers: unknown): void {
+      if (probing) reached = true
+      // The status line, then the fixed block: Node appends the answer's own headers after them.
+      ;(storeHeader as StoreHeader).call(this, firstLine + fixedLinesFor(headers), headers)
+    }
+  }
+
+  // The probe: does writeHead() format the head through _storeHeader on this Node? (No socket: nothing is sent.)
+  if (typeof storeHeader === 'function') {
+    const request = new IncomingMessage(new Socket())
+    request.method = 'GET'
+    request.httpVersionMajor = 1
+    request.httpVersionMinor = 1
+    probing = true
+    try {
+      new ProductResponse(request).writeHead(204, {})
+    } catch {
+      reached = false
+    } finally {
+      probing = false
+    }
+  }
+  const writesFixedHeaders = reached
+  if (!writesFixedHeaders) {
+    // Not seen to work: Node's own method again, and the caller sets the headers on each reply.
+    delete (ProductResponse.prototype as Partial<ProductResponse>)._storeHeader
+  }
+  return {
+    // Node's type is generic over the request class; this one serves the default IncomingMessage.
+    ServerResponse: ProductResponse as unknown as typeof ServerResponse,
+    writesFixedHeaders,
+    isOwn: (raw) => raw instanceof ProductResponse
+  }
+}
