@@ -4,8 +4,9 @@
  * @fastify/helmet 13 calls helmet(options) on every request, rebuilding every
  * middleware and re-parsing the CSP: measured in bench/ at about 20 µs of CPU
  * per request, half the cost of an unsigned request. The headers are the same
- * for every response, so they are computed at start and set with one call
- * (app.ts, in the first onRequest hook, and on the raw parser-error answers).
+ * for every response, so they are computed at start: written with the head
+ * of every answer on a socket (server-response.ts), set on injected answers
+ * in app.ts's first onRequest hook, and written into the raw parser-error answers.
  */
 import helmet, { type HelmetOptions } from 'helmet'
 

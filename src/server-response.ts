@@ -7,17 +7,20 @@
  * - `Connection: close` (and the socket closed after the answer) once the
  *   server is closing, so a request that began before close() gets it too.
  *   An onSend hook doing this cost about 2 µs of CPU per request (bench/).
- * - The fixed security headers (security-headers.ts), validated once at start
- *   and written as one preformatted block. Set on each reply instead, Node
- *   validated and formatted all 12 on every answer: about 5 µs of CPU per
- *   request, a tenth of a signed whoami over HTTPS (bench/README.md). A header
- *   of the same name set by a route (the page's own CSP) replaces its fixed one.
+ * - The fixed security headers (security-headers.ts: 11, and HSTS over
+ *   HTTPS), validated once at start and written as one preformatted block.
+ *   Set on each reply instead, Node validated and formatted every one of them
+ *   on every answer: about 5 µs of CPU per request, a tenth of a signed whoami
+ *   over HTTPS (bench/README.md). A header of the same name that the answer
+ *   sets itself, in any letter case (the page's own CSP), replaces the fixed one.
+ *   On these answers `reply.getHeader()` does not see the fixed headers.
  *
  * The block goes in through `_storeHeader(firstLine, headers)`, the method of
  * Node's OutgoingMessage that writeHead() calls to format the head. It is not a
- * documented API, so it is probed once at start (`writesFixedHeaders`): where
- * writeHead does not reach it, the caller sets the headers on each reply as
- * before. test/server-response.test.ts checks them on the wire, once each.
+ * documented API, so it is probed once at start (`writesFixedHeaders`: the
+ * block must come out right after the status line of a test head); where it
+ * does not, the caller sets the headers on each reply as before.
+ * test/server-response.test.ts checks them on the wire, once each, both ways.
  * Answers made by Fastify's inject() (tests, the website's internal calls) use
  * light-my-request's own class: the caller sets the headers on those too.
  */
@@ -42,16 +45,29 @@ export interface ResponseClass {
 type StoreHeader = (this: ServerResponse, firstLine: string, headers: unknown) => void
 const storeHeader = (ServerResponse.prototype as unknown as { _storeHeader?: StoreHeader })._storeHeader
 
-/** Whether `headers`, as writeHead passes them on (Fastify's object, Node's own table, or an array), names `name`. */
-function names (headers: unknown, name: string): boolean {
-  if (headers === null || typeof headers !== 'object') return false
-  if (!Array.isArray(headers)) return (headers as Record<string, unknown>)[name] !== undefined // both keep names in lower case
-  for (let i = 0; i < headers.length; i++) {
-    const entry: unknown = headers[i]
-    const key: unknown = Array.isArray(entry) ? entry[0] : i % 2 === 0 ? entry : undefined
-    if (typeof key === 'string' && key.toLowerCase() === name) return true
+/**
+ * The names in `headers`, as writeHead passes them on (Fastify's object, Node's
+ * own table, an object or an array given to writeHead), that are in `fixed`:
+ * compared in lower case, since a caller's own object may use any case.
+ */
+function fixedNamesIn (headers: unknown, fixed: ReadonlySet<string>): Set<string> | null {
+  if (headers === null || typeof headers !== 'object') return null
+  let found: Set<string> | null = null
+  const see = (key: unknown): void => {
+    if (typeof key !== 'string') return
+    const name = key.toLowerCase()
+    if (fixed.has(name)) (found ??= new Set()).add(name)
   }
-  return false
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i++) {
+      const entry: unknown = headers[i]
+      if (Array.isArray(entry)) see(entry[0])
+      else if (i % 2 === 0) see(entry)
+    }
+  } else {
+    for (const key in headers) if (Object.hasOwn(headers, key)) see(key)
+  }
+  return found
 }
 
 export function responseClass ({ isClosing, fixedHeaders }: ResponseClassOptions): ResponseClass {
@@ -62,18 +78,15 @@ export function responseClass ({ isClosing, fixedHeaders }: ResponseClassOptions
     validateHeaderValue(name, String(fixedHeaders[name]))
     if (name !== name.toLowerCase()) throw new Error(`fixed header names are lower case: ${name}`)
   }
+  const fixedSet = new Set(fixedNames)
   const line = (name: string): string => `${name}: ${String(fixedHeaders[name])}\r\n`
   const block = fixedNames.map(line).join('')
   /** The fixed lines this head still needs: all of them, unless the answer sets one of the names itself. */
   const fixedLinesFor = (headers: unknown): string => {
-    for (let i = 0; i < fixedNames.length; i++) {
-      if (names(headers, fixedNames[i] as string)) return fixedNames.filter(n => !names(headers, n)).map(line).join('')
-    }
-    return block
+    const own = fixedNamesIn(headers, fixedSet)
+    return own === null ? block : fixedNames.filter(n => !own.has(n)).map(line).join('')
   }
 
-  let probing = false
-  let reached = false
   class ProductResponse extends ServerResponse {
     override writeHead (statusCode: number, ...rest: unknown[]): this {
       if (isClosing()) this.shouldKeepAlive = false
@@ -81,28 +94,27 @@ export function responseClass ({ isClosing, fixedHeaders }: ResponseClassOptions
     }
 
     _storeHeader (firstLine: string, headers: unknown): void {
-      if (probing) reached = true
       // The status line, then the fixed block: Node appends the answer's own headers after them.
       ;(storeHeader as StoreHeader).call(this, firstLine + fixedLinesFor(headers), headers)
     }
   }
 
-  // The probe: does writeHead() format the head through _storeHeader on this Node? (No socket: nothing is sent.)
+  // The probe: does writeHead() on this Node format the head through _storeHeader, the block
+  // right after the status line? (No socket: nothing is sent; `_header` is the head as formatted.)
+  let writesFixedHeaders = false
   if (typeof storeHeader === 'function') {
     const request = new IncomingMessage(new Socket())
     request.method = 'GET'
     request.httpVersionMajor = 1
     request.httpVersionMinor = 1
-    probing = true
     try {
-      new ProductResponse(request).writeHead(204, {})
+      const probe = new ProductResponse(request).writeHead(204, { 'x-probe': '1' })
+      const head = (probe as unknown as { _header?: unknown })._header
+      writesFixedHeaders = typeof head === 'string' && head.startsWith(`HTTP/1.1 204 No Content\r\n${block}x-probe: 1\r\n`)
     } catch {
-      reached = false
-    } finally {
-      probing = false
+      writesFixedHeaders = false
     }
   }
-  const writesFixedHeaders = reached
   if (!writesFixedHeaders) {
     // Not seen to work: Node's own method again, and the caller sets the headers on each reply.
     delete (ProductResponse.prototype as Partial<ProductResponse>)._storeHeader
