@@ -451,8 +451,9 @@ async function attributionScenarios (rows) {
 /** The product with one suggested change swapped in by bench/whatif (src/ untouched): what it would save. */
 async function whatifScenarios (rows, setup) {
   // BENCH_WHATIFS=a,b;c picks other variants (see bench/whatif/register.mjs).
-  // The default prices the two largest required steps (measured: the HMAC, the security headers).
-  const variants = (env.BENCH_WHATIFS ?? 'skip-hmac;skip-security-headers').split(';').map((w) => ({
+  // The default prices each required step of a signed request alone, then all four at once
+  // (what is left is the request pipeline itself: hooks, header parsing, the key memo, the handler).
+  const variants = (env.BENCH_WHATIFS ?? 'skip-hmac;skip-security-headers;skip-replay;skip-rate-limit;skip-hmac,skip-security-headers,skip-replay,skip-rate-limit').split(';').map((w) => ({
     whatif: w,
     label: `what-if: product with ${w.split(',').join(' + ')} (bench/whatif; attribution, not a fix)`
   }))
