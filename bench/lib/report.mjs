@@ -38,7 +38,7 @@ export function renderMarkdown ({ meta, rows, soak, replay }) {
   lines.push('')
   lines.push(`Node ${meta.node} on ${meta.cpu ?? 'unknown CPU'}, ${meta.cores} cores; ${meta.pinned ? 'server pinned to core 0, load generator (autocannon, one process) to core 1' : 'NOT pinned (taskset missing or one core)'}. ` +
     `Each row: warm-up ${c.warmup} s, then ${c.repeats} runs of ${c.duration} s, median of each figure; ${c.connections} keep-alive connections (login: ${c.loginConnections}), no pipelining. ` +
-    `Server: \`LOG_LEVEL=warn\`, helmet and the rate-limit plugin on (production defaults) with \`RATE_LIMIT_PER_MINUTE=${c.rateLimitPerMinute}\` and \`LOGIN_MAX_FAILURES=${c.loginMaxFailures}\` so that no limit is met; plain HTTP with \`TLS=off TRUST_PROXY=127.0.0.1\`. ` +
+    `Server: \`LOG_LEVEL=warn\`, helmet's security headers and the rate limits on (production defaults) with \`RATE_LIMIT_PER_MINUTE=${c.rateLimitPerMinute}\` and \`LOGIN_MAX_FAILURES=${c.loginMaxFailures}\` so that no limit is met; plain HTTP with \`TLS=off TRUST_PROXY=127.0.0.1\`. ` +
     `Load average before/after: ${meta.loadavgBefore.map((x) => x.toFixed(2)).join(' ')} / ${(meta.loadavgAfter ?? []).map((x) => x.toFixed(2)).join(' ')}.`)
   lines.push('')
   lines.push('CPU µs/req is the server process\'s user+system CPU time over the measured window divided by the responses in it (the primary figure). ' +
@@ -48,7 +48,9 @@ export function renderMarkdown ({ meta, rows, soak, replay }) {
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|')
   for (const transport of ['HTTPS', 'HTTP']) {
     const bare = byKey('bare', transport)
-    const list = rows.filter((r) => r.transport === transport).sort((a, b) => ORDER.indexOf(a.key) - ORDER.indexOf(b.key))
+    // Rows in ORDER first; others (a combined what-if) after them, in the order they ran.
+    const rank = (r) => { const i = ORDER.indexOf(r.key); return i === -1 ? ORDER.length : i }
+    const list = rows.filter((r) => r.transport === transport).sort((a, b) => rank(a) - rank(b))
     for (const r of list) {
       if (r.missing || r.skipped) {
         lines.push(`| ${r.scenario} | ${transport} | ${r.missing ? 'route missing' : 'not run'} | | | | | | | ${r.note ?? ''} |`)
