@@ -129,7 +129,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   const rawSecurityHeaders = Object.entries(security).map(([name, value]) => `${name}: ${value}\r\n`).join('')
   // Set in preClose: new requests on open connections get 503 NOT_READY (nginx passes them on), in-flight ones finish.
   let closing = false
-  // Real sockets' answers carry the security headers from this class; injected ones get them in the root hook.
+  // Real sockets' answers carry the security headers from this class; injected ones (and all of them,
+  // should the class not be able to) get them per reply, in the root hook and in frameworkErrors.
   const answers = responseClass({ isClosing: () => closing, fixedHeaders: security })
   const setSecurityHeaders = (reply: FastifyReply): void => {
     if (!answers.writesFixedHeaders || !answers.isOwn(reply.raw)) reply.headers(security)

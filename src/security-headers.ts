@@ -6,7 +6,8 @@
  * per request, half the cost of an unsigned request. The headers are the same
  * for every response, so they are computed at start: written with the head
  * of every answer on a socket (server-response.ts), set on injected answers
- * in app.ts's first onRequest hook, and written into the raw parser-error answers.
+ * in app.ts (its first onRequest hook and frameworkErrors), and written into
+ * the raw parser-error answers.
  */
 import helmet, { type HelmetOptions } from 'helmet'
 

@@ -13,7 +13,8 @@
  *   on every answer: about 5 µs of CPU per request, a tenth of a signed whoami
  *   over HTTPS (bench/README.md). A header of the same name that the answer
  *   sets itself, in any letter case (the page's own CSP), replaces the fixed one.
- *   On these answers `reply.getHeader()` does not see the fixed headers.
+ *   On these answers `reply.getHeader()`, `hasHeader()` and `removeHeader()`
+ *   do not see the fixed headers (nothing here needs them to).
  *
  * The block goes in through `_storeHeader(firstLine, headers)`, the method of
  * Node's OutgoingMessage that writeHead() calls to format the head. It is not a
@@ -22,7 +23,8 @@
  * does not, the caller sets the headers on each reply as before.
  * test/server-response.test.ts checks them on the wire, once each, both ways.
  * Answers made by Fastify's inject() (tests, the website's internal calls) use
- * light-my-request's own class: the caller sets the headers on those too.
+ * light-my-request's own class: the caller sets the headers on those too
+ * (app.ts, in its root onRequest hook and in frameworkErrors).
  */
 import { IncomingMessage, ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http'
 import { Socket } from 'node:net'
@@ -59,11 +61,9 @@ function fixedNamesIn (headers: unknown, fixed: ReadonlySet<string>): Set<string
     if (fixed.has(name)) (found ??= new Set()).add(name)
   }
   if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i++) {
-      const entry: unknown = headers[i]
-      if (Array.isArray(entry)) see(entry[0])
-      else if (i % 2 === 0) see(entry)
-    }
+    // As Node reads it: a list of [name, value] pairs when the first entry is one, else a flat name, value, ... list.
+    if (Array.isArray(headers[0])) for (const entry of headers) see((entry as unknown[])[0])
+    else for (let i = 0; i < headers.length; i += 2) see(headers[i])
   } else {
     for (const key in headers) if (Object.hasOwn(headers, key)) see(key)
   }

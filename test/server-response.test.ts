@@ -13,7 +13,9 @@ import { responseClass } from '../src/server-response.js'
 import { securityHeaders } from '../src/security-headers.js'
 import { loadTls } from '../src/tls.js'
 import { PAGE_CSP } from '../src/web/static.js'
-import { buildTestApp, tempDir, type Tap } from './helper.js'
+import { buildApp } from '../src/app.js'
+import { openEmbeddedStore } from '../src/store/embedded.js'
+import { buildTestApp, fastPasswords, newKeyring, tempDir, testConfig, type Tap } from './helper.js'
 
 interface RawAnswer { status: number, lines: Array<[string, string]>, body: string }
 
@@ -41,6 +43,7 @@ function rawCall (port: number, request: RawRequest | string): Promise<RawAnswer
     socket.on('data', (c: Buffer) => { chunks.push(c); if (keptAlive && Buffer.concat(chunks).includes('\r\n\r\n')) done() })
     socket.on('error', reject)
     socket.on('end', done)
+    socket.setTimeout(5000, () => { socket.destroy(); reject(new Error(`no answer to ${line} within 5 s`)) })
     const connection = headers.some(h => /^connection:/i.test(h)) ? [] : ['Connection: close']
     socket.write([line, 'Host: 127.0.0.1', ...headers, ...connection, ...(body === '' ? [] : [`Content-Length: ${Buffer.byteLength(body)}`]), '', body].join('\r\n'))
   })
@@ -134,6 +137,8 @@ t.test('the class: a header the answer sets itself replaces the fixed one, howev
     ['an object', res => { res.writeHead(200, { 'x-frame-options': 'SAMEORIGIN', 'content-type': 'text/plain' } satisfies OutgoingHttpHeaders).end('x') }],
     ['pairs', res => { res.writeHead(200, [['X-Frame-Options', 'SAMEORIGIN'], ['Content-Type', 'text/plain']]).end('x') }],
     ['a flat list', res => { res.writeHead(200, ['X-Frame-Options', 'SAMEORIGIN', 'Content-Type', 'text/plain']).end('x') }],
+    // A flat list whose value is a list: the value's first item is no header name.
+    ['a flat list with a list value', res => { res.writeHead(200, ['Set-Cookie', ['x-frame-options', 'b=2'], 'Content-Type', 'text/plain']).end('x') }],
     ['an object in another case', res => { res.writeHead(200, { 'X-Frame-Options': 'SAMEORIGIN', 'Content-Type': 'text/plain' }).end('x') }],
     ['setHeader', res => { res.setHeader('X-Frame-Options', 'SAMEORIGIN'); res.end('x') }],
     ['setHeader, then an object', res => { res.setHeader('x-a', '1'); res.writeHead(200, { 'X-FRAME-OPTIONS': 'SAMEORIGIN' }).end('x') }],
@@ -145,7 +150,7 @@ t.test('the class: a header the answer sets itself replaces the fixed one, howev
     current = answer
     const got = await rawCall(port, 'GET / HTTP/1.1')
     t.equal(got.status, 200, what)
-    const own = ['no headers', 'implicit head'].includes(what) ? 'DENY' : 'SAMEORIGIN'
+    const own = ['no headers', 'implicit head', 'a flat list with a list value'].includes(what) ? 'DENY' : 'SAMEORIGIN'
     t.same(valuesOf(got, 'x-frame-options'), [own], `${what}: x-frame-options once (in any case), ${own}`)
     t.same(valuesOf(got, 'x-content-type-options'), ['nosniff'], `${what}: the other fixed headers stay`)
     t.same(valuesOf(got, 'content-security-policy'), ["default-src 'none'"], what)
@@ -181,22 +186,48 @@ t.test('where writeHead does not reach _storeHeader, the class adds nothing and 
   t.equal(got.status, 200)
   t.same(valuesOf(got, 'x-frame-options'), [], 'the caller sets the headers itself then (app.ts does)')
   t.equal(cls.isOwn(new cls.ServerResponse(new IncomingMessage(new Socket()))), true)
-  t.equal(cls.isOwn({}), false)
+  t.equal(cls.isOwn(new ServerResponse(new IncomingMessage(new Socket()))), false, 'Node\'s own class is not this one')
 })
 
-t.test('on a Node where the class cannot write them, the app sets the headers on each reply: still there, once', async t => {
+/**
+ * The app as buildApp makes it, listening, with an onSend hook that notes whether each
+ * reply itself holds X-Frame-Options (it does when the app sets the headers per reply).
+ * `stubWriteHead`: build it on a "Node" whose writeHead never reaches _storeHeader.
+ */
+async function observedApp (t: Tap, stubWriteHead: boolean): Promise<{ app: FastifyInstance, port: number, seen: unknown[] }> {
+  const dataDir = tempDir(t)
   const original = Object.getOwnPropertyDescriptor(ServerResponse.prototype, 'writeHead') as PropertyDescriptor
   // Only while buildApp probes the class: answers afterwards use Node's real writeHead.
-  ServerResponse.prototype.writeHead = function (this: ServerResponse) { return this }
-  let built: Awaited<ReturnType<typeof buildTestApp>>
+  if (stubWriteHead) ServerResponse.prototype.writeHead = function (this: ServerResponse) { return this }
+  let app: FastifyInstance
   try {
-    built = await buildTestApp(t, { env: { TLS: 'off' } })
+    app = await buildApp(testConfig(dataDir, { TLS: 'off' }), { store: openEmbeddedStore(dataDir), keyring: newKeyring(), passwords: fastPasswords })
   } finally {
     Object.defineProperty(ServerResponse.prototype, 'writeHead', original)
   }
-  const port = await listen(built.app)
-  for (const line of ['GET /health HTTP/1.1', 'GET /auth/whoami HTTP/1.1', 'GET /he%zzalth HTTP/1.1']) {
+  t.teardown(() => app.close())
+  const seen: unknown[] = []
+  // Root hooks added now reach the root's own routes: the not-found handler among them.
+  app.addHook('onSend', (_request, reply, payload, done) => { seen.push(reply.getHeader('x-frame-options')); done(null, payload) })
+  return { app, port: await listen(app), seen }
+}
+
+t.test('on a socket the app leaves the fixed headers to the class: the reply itself does not hold them', async t => {
+  const { app, port, seen } = await observedApp(t, false)
+  const answer = await rawCall(port, 'GET /no/such/route HTTP/1.1')
+  t.equal(answer.status, 404)
+  t.same(valuesOf(answer, 'x-frame-options'), ['SAMEORIGIN'])
+  t.same(seen, [undefined], 'not set on the reply: written with the head')
+  const injected = await app.inject({ method: 'GET', url: '/no/such/route' })
+  t.equal(injected.headers['x-frame-options'], 'SAMEORIGIN')
+  t.same(seen, [undefined, 'SAMEORIGIN'], 'an injected answer gets them on the reply')
+})
+
+t.test('on a Node where the class cannot write them, the app sets the headers on each reply: still there, once', async t => {
+  const { port, seen } = await observedApp(t, true)
+  for (const line of ['GET /no/such/route HTTP/1.1', 'GET /health HTTP/1.1', 'GET /auth/whoami HTTP/1.1', 'GET /he%zzalth HTTP/1.1']) {
     const answer = await rawCall(port, line)
     for (const [name, value] of Object.entries(FIXED_HTTP)) t.same(valuesOf(answer, name), [value], `${line}: ${name} once`)
   }
+  t.same(seen[0], 'SAMEORIGIN', 'set on the reply (the not-found answer, which the observing hook reaches)')
 })
