@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError, loadConfig, VARIABLE_NAMES } from '../src/config.js'
+import { readContract } from './helper.js'
 
 t.test('defaults match api-v1.md', async t => {
   const c = loadConfig({})
@@ -20,7 +21,7 @@ t.test('defaults match api-v1.md', async t => {
 
 t.test('config.ts and the README name exactly the variables of api-v1.md', async t => {
   const root = fileURLToPath(new URL('..', import.meta.url))
-  const api = readFileSync(join(root, '../shared/api-v1.md'), 'utf8')
+  const api = readContract('api-v1.md')
   const table = api.slice(api.indexOf('| variable |'))
   const documented = new Set<string>()
   for (const row of table.split('\n').filter(l => l.startsWith('| `'))) {

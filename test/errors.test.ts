@@ -1,13 +1,10 @@
 /** The error catalogue and the protocol's tables stay in step. */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { join } from 'node:path'
 import { ApiError, ERRORS, type ErrorCode } from '../src/errors.js'
+import { readContract } from './helper.js'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
-const protocol = readFileSync(join(root, '../shared/protocol-v1.md'), 'utf8')
-const api = readFileSync(join(root, '../shared/api-v1.md'), 'utf8')
+const protocol = readContract('protocol-v1.md')
+const api = readContract('api-v1.md')
 
 t.test('every code the protocol and api-v1.md name is in the catalogue with the same status', async t => {
   const named = new Map<string, number>()

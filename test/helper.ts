@@ -4,9 +4,10 @@
  * from src/, so the server is never checked against its own signer).
  */
 import { createHmac, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp, type AppDeps } from '../src/app.js'
@@ -134,3 +135,17 @@ export function nextTime (clock: ManualClock): number {
 }
 
 export const randomName = (prefix = 'u'): string => `${prefix}${randomBytes(5).toString('hex')}`
+
+// ---- the contract documents ----------------------------------------------------------
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
+/** The shared contract beside the checkout, where the project is developed (../shared). */
+export const SHARED_CONTRACT_DIR = join(repoRoot, '..', 'shared')
+/** A copy of it in the repository, so a clone alone can run the suite; test/contract-copy.test.ts keeps it equal. */
+export const CONTRACT_COPY_DIR = join(repoRoot, 'test', 'fixtures', 'contract')
+
+/** A contract document (protocol-v1.md, api-v1.md): ../shared's when it is there, else the copy. */
+export function readContract (name: 'protocol-v1.md' | 'api-v1.md'): string {
+  const shared = join(SHARED_CONTRACT_DIR, name)
+  return readFileSync(existsSync(shared) ? shared : join(CONTRACT_COPY_DIR, name), 'utf8')
+}
