@@ -126,7 +126,6 @@ function routeTable (): { add (method: string | string[], url: string): void, me
 export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
   const security = securityHeaders({ hsts: config.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false })
-  const rawSecurityHeaders = Object.entries(security).map(([name, value]) => `${name}: ${value}\r\n`).join('')
   // Set in preClose: new requests on open connections get 503 NOT_READY (nginx passes them on), in-flight ones finish.
   let closing = false
   // Real sockets' answers carry the security headers from this class; injected ones (and all of them,
@@ -157,7 +156,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
       const apiError = new ApiError(err.code === 'HPE_INVALID_URL' ? 'BAD_REQUEST_TARGET' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST')
       const body = JSON.stringify(apiError.body())
-      socket.end(`HTTP/1.1 ${apiError.statusCode} ${apiError.body().error}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${rawSecurityHeaders}x-server-time: ${now()}\r\nconnection: close\r\n\r\n${body}`)
+      socket.end(`HTTP/1.1 ${apiError.statusCode} ${apiError.body().error}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${answers.fixedLines}x-server-time: ${now()}\r\nconnection: close\r\n\r\n${body}`)
     }
   })
 

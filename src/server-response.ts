@@ -42,6 +42,8 @@ export interface ResponseClass {
   writesFixedHeaders: boolean
   /** True when `reply.raw` is an answer of this class (written to a socket), false for an injected one. */
   isOwn (raw: unknown): boolean
+  /** `fixedHeaders` as head lines ("name: value\r\n" each), validated: for answers written raw to a socket. */
+  fixedLines: string
 }
 
 type StoreHeader = (this: ServerResponse, firstLine: string, headers: unknown) => void
@@ -123,6 +125,7 @@ export function responseClass ({ isClosing, fixedHeaders }: ResponseClassOptions
     // Node's type is generic over the request class; this one serves the default IncomingMessage.
     ServerResponse: ProductResponse as unknown as typeof ServerResponse,
     writesFixedHeaders,
-    isOwn: (raw) => raw instanceof ProductResponse
+    isOwn: (raw) => raw instanceof ProductResponse,
+    fixedLines: block
   }
 }

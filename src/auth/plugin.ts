@@ -154,7 +154,7 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
     try {
       const head = request.authHead as HeadCheck & { ok: true }
       const now = request.receivedAt
-      const sig = checkSignature(head.auth, head.fields, request.method, signedTarget(request, services.publicPathPrefix), rawBody(request), ctx)
+      const sig = checkSignature(head.auth, head.fields, request.method, signedTarget(request, services.publicPathPrefix), rawBody(request), ctx, head.cached)
       if (!sig.ok) throw new ApiError('AUTH_BAD_SIGNATURE', undefined, services.signatureDebug ? { canonical: sig.canonical } : undefined)
       principal = sig.principal
       if (revocations.isStale(now, REVOCATIONS_MAX_AGE_MS)) throw new ApiError('REVOCATIONS_STALE', undefined, undefined, { 'retry-after': '1' })

@@ -56,7 +56,8 @@ export interface Principal {
 }
 
 export type HeadCheck =
-  | { ok: true, auth: AuthHeaders, fields: KeyIdFields | null }
+  // cached: the key memo's entry for this key id and principal, when it has one (checkSignature's `memo`).
+  | { ok: true, auth: AuthHeaders, fields: KeyIdFields | null, cached: CachedKey | undefined }
   | { ok: false, code: 'AUTH_MISSING' | 'AUTH_MALFORMED' | 'AUTH_STALE' | 'AUTH_KEY_EXPIRED' }
 
 /**
@@ -69,22 +70,27 @@ export function checkHead (headers: Record<string, string | string[] | undefined
   if (!parsed.ok) return parsed
   const auth = parsed.value
   if (Math.abs(now - auth.timeMs) > ctx.clockSkewMs) return { ok: false, code: 'AUTH_STALE' }
-  const fields = ctx.keyCache?.get(auth.keyId, auth.username)?.fields ?? parseKeyId(auth.keyId)
+  const cached = ctx.keyCache?.get(auth.keyId, auth.username)
+  const fields = cached?.fields ?? parseKeyId(auth.keyId)
   if (fields === null || !ctx.keyring.secrets.has(fields.keyringVersion) || !kindMatchesPrincipal(fields.kind, auth.username)) {
-    return { ok: true, auth, fields: null }
+    return { ok: true, auth, fields: null, cached: undefined }
   }
   if (now >= keyDeadline(fields, ctx.keyTtlMs, ctx.sessionMaxMs)) return { ok: false, code: 'AUTH_KEY_EXPIRED' }
-  return { ok: true, auth, fields }
+  return { ok: true, auth, fields, cached }
 }
 
 export type SignatureCheck =
   | { ok: true, principal: Principal }
   | { ok: false, code: 'AUTH_BAD_SIGNATURE', canonical: ReturnType<typeof canonicalDebug> }
 
-/** Check 5: recompute the HMAC over the canonical bytes and compare in constant time. */
-export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, method: string, target: string, body: Uint8Array, ctx: VerifyContext): SignatureCheck {
+/**
+ * Check 5: recompute the HMAC over the canonical bytes and compare in constant time.
+ * `memo`: the key memo's entry checkHead found for these headers (one lookup per request);
+ * without it, the memo is asked here.
+ */
+export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, method: string, target: string, body: Uint8Array, ctx: VerifyContext, memo?: CachedKey): SignatureCheck {
   const parts: CanonicalParts = { username: auth.username, keyId: auth.keyId, time: auth.time, method, target }
-  const cached = fields === null ? undefined : ctx.keyCache?.get(auth.keyId, auth.username)
+  const cached = fields === null ? undefined : memo ?? ctx.keyCache?.get(auth.keyId, auth.username)
   const derived = cached === undefined && fields !== null ? keyFor(ctx.keyring, ctx.audience, auth.username, auth.keyId, fields) : null
   const key = cached?.key ?? (derived === null ? null : Buffer.from(derived, 'utf8'))
   // With no key we still compute an HMAC over the canonical bytes, so the answer costs the same.
