@@ -10,8 +10,8 @@
  * replayEntry() from header strings freshly decoded from bytes (as llhttp
  * hands them to Fastify), the signature 64 lowercase hex chars (today the key
  * is the signature itself), usernames from a population of 1,000 users,
- * expiries X-Microtime + 10 s spread over the skew window so that entries
- * fall into ~11 one-second buckets.
+ * expiries X-Microtime + 10 s skew + 30 s body timeout, X-Microtime spread
+ * over the skew window so that entries fall into ~11 one-second buckets.
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -65,7 +65,7 @@ function measure (n) {
     const username = USERS[i % USERS.length].toString('latin1')
     const signature = sigBytes.toString('latin1')
     const timeMs = now - (i % skew) // X-Microtime within the last skew window
-    const entry = replayEntry({ username, keyId: '', time: String(timeMs), timeMs, signature }, skew)
+    const entry = replayEntry({ username, keyId: '', time: String(timeMs), timeMs, signature }, { clockSkewMs: skew, bodyTimeoutMs: 30_000 })
     const answer = cache.remember(entry.key, entry.expiresAt, now)
     if (answer !== 'fresh') throw new Error(`entry ${i}: ${answer}`)
   }

@@ -125,12 +125,25 @@ function routeTable (): { add (method: string | string[], url: string): void, me
 
 export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
-  const security = securityHeaders({ hsts: config.tls ? { maxAge: 31_536_000, includeSubDomains: true } : false })
+  const hsts = { maxAge: 31_536_000, includeSubDomains: true }
+  const security = securityHeaders({ hsts: config.tls ? hsts : false })
+  // TLS=off behind a TLS-terminating proxy: answers to requests the trusted proxy says came over HTTPS get HSTS too.
+  const proxiedHsts = !config.tls && config.trustProxy.length > 0 ? securityHeaders({ hsts })['strict-transport-security'] : undefined
   // Set in preClose: new requests on open connections get 503 NOT_READY (nginx passes them on), in-flight ones finish.
   let closing = false
   // Real sockets' answers carry the security headers from this class; injected ones (and all of them,
   // should the class not be able to) get them per reply, in the root hook and in frameworkErrors.
   const answers = responseClass({ isClosing: () => closing, fixedHeaders: security })
+  // Bounds on how long a request may take (protocol-v1.md): the head within HEADERS_TIMEOUT_MS, the whole
+  // request within BODY_TIMEOUT_MS of its first byte. Node checks them every `connectionsCheckingInterval`
+  // (30 s by default, too coarse for these bounds). Past either, Node reports ERR_HTTP_REQUEST_TIMEOUT
+  // to clientErrorHandler below, which answers 408 (or just closes when an answer was already begun).
+  const serverOptions = {
+    ServerResponse: answers.ServerResponse,
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.bodyTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, Math.floor(config.headersTimeoutMs / 4))
+  }
   const setSecurityHeaders = (reply: FastifyReply): void => {
     if (!answers.writesFixedHeaders || !answers.isOwn(reply.raw)) reply.headers(security)
   }
@@ -138,7 +151,10 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     loggerInstance: createLogger(config.logLevel, deps.logStream) as FastifyBaseLogger,
     childLoggerFactory: lazyChildLogger,
     // The answer class (server-response.ts) goes to Node's createServer (http or https).
-    ...(deps.https === undefined ? { http: { ServerResponse: answers.ServerResponse } } : { https: { ...deps.https, ServerResponse: answers.ServerResponse } }),
+    ...(deps.https === undefined ? { http: serverOptions } : { https: { ...deps.https, ...serverOptions } }),
+    requestTimeout: config.bodyTimeoutMs,
+    // A socket with no traffic either way for this long is closed (a reader that stops reading an answer too).
+    connectionTimeout: 2 * config.bodyTimeoutMs,
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     bodyLimit: config.bodyLimitBytes,
@@ -153,11 +169,22 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     },
     // Requests Node's HTTP parser refuses never reach a route: answer them in the same JSON shape.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
-      if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
-      const apiError = new ApiError(err.code === 'HPE_INVALID_URL' ? 'BAD_REQUEST_TARGET' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST')
+      // Once an answer has begun on this socket nothing more can be written: close it.
+      if (err.code === 'ECONNRESET' || !socket.writable || answers.answerBegunOn(socket)) { socket.destroy(); return }
+      const apiError = new ApiError(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : err.code === 'HPE_INVALID_URL' ? 'BAD_REQUEST_TARGET' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST')
       const body = JSON.stringify(apiError.body())
       socket.end(`HTTP/1.1 ${apiError.statusCode} ${apiError.body().error}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${answers.fixedLines}x-server-time: ${now()}\r\nconnection: close\r\n\r\n${body}`)
     }
+  })
+
+  // A cap on open connections (MAX_CONNECTIONS): Node closes new ones past it.
+  app.server.maxConnections = config.maxConnections
+  let lastDropWarning = -Infinity
+  app.server.on('drop', () => {
+    const at = Date.now()
+    if (at - lastDropWarning < 10_000) return
+    lastDropWarning = at
+    app.log.warn({ maxConnections: config.maxConnections }, 'connection refused: MAX_CONNECTIONS open connections reached')
   })
 
   // Bodies are validated strictly (no coercion, unknown fields refused); query and params coerce strings.
@@ -190,6 +217,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.addHook('onRequest', (request, reply, done) => {
     request.receivedAt = now()
     setSecurityHeaders(reply)
+    if (proxiedHsts !== undefined && request.protocol === 'https') reply.header('strict-transport-security', proxiedHsts)
     reply.header('x-server-time', String(request.receivedAt))
     reply.header('x-request-id', request.id)
     if (closing) { done(new ApiError('NOT_READY', 'The server is shutting down; retry on another instance', undefined, { 'retry-after': '1', connection: 'close' })); return }
@@ -224,10 +252,12 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
       keyring: deps.keyring,
       audience: config.audience,
       clockSkewMs: config.clockSkewMs,
+      bodyTimeoutMs: config.bodyTimeoutMs,
       keyTtlMs: config.keyTtlSeconds * 1000,
       sessionMaxMs: config.sessionMaxSeconds * 1000,
       keyCache: new KeyCache()
     },
+    now,
     revocations,
     replay,
     signatureDebug: config.signatureDebug,

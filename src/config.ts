@@ -10,6 +10,8 @@ import { PASSWORD_MAX, PASSWORD_MIN, USERNAME_PATTERN } from './schemas/common.j
 
 const Int = (min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, description })
 const Text = (pattern: string, description: string) => Type.String({ pattern, description })
+// host:port, the host a name, an IPv4 address or a bracketed IPv6 address.
+const HOST_PORT_LIST = '^(?:(?:[A-Za-z0-9.-]{1,255}|\\[[0-9A-Fa-f:.]{2,45}\\]):\\d{1,5})(?:\\s*,\\s*(?:[A-Za-z0-9.-]{1,255}|\\[[0-9A-Fa-f:.]{2,45}\\]):\\d{1,5})*$'
 const OnOff = (description: string) => Type.Union([Type.Literal('on'), Type.Literal('off')], { description })
 
 /** Each variable, its schema and its default (undefined: unset is allowed). */
@@ -29,7 +31,13 @@ const VARIABLES = {
   ADMIN_PASSWORD: { schema: Type.String({ minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX, description: `${PASSWORD_MIN}..${PASSWORD_MAX} characters` }), default: undefined },
   TRUST_PROXY: { schema: Text('^.+$', 'comma-separated addresses or CIDRs'), default: undefined },
   REDIS_URL: { schema: Text('^rediss?://.+$', 'a redis:// or rediss:// URL'), default: undefined },
+  REDIS_SENTINELS: { schema: Text(HOST_PORT_LIST, 'comma-separated host:port pairs of the Sentinels'), default: undefined },
+  REDIS_SENTINEL_MASTER: { schema: Text('^[A-Za-z0-9._-]{1,128}$', 'the master name the Sentinels monitor: 1..128 chars of [A-Za-z0-9._-]'), default: undefined },
+  REDIS_CLUSTER_NODES: { schema: Text(HOST_PORT_LIST, 'comma-separated host:port pairs of Redis Cluster seed nodes'), default: undefined },
   BODY_LIMIT_BYTES: { schema: Int(1024, 104_857_600, 'an integer number of bytes, 1024..104857600'), default: '1048576' },
+  HEADERS_TIMEOUT_MS: { schema: Int(1000, 300_000, 'an integer number of milliseconds, 1000..300000'), default: '10000' },
+  BODY_TIMEOUT_MS: { schema: Int(1000, 600_000, 'an integer number of milliseconds, 1000..600000'), default: '30000' },
+  MAX_CONNECTIONS: { schema: Int(1, 1_000_000, 'an integer 1..1000000'), default: '10000' },
   RATE_LIMIT_PER_MINUTE: { schema: Int(1, 1_000_000, 'an integer 1..1000000'), default: '1200' },
   LOGIN_MAX_FAILURES: { schema: Int(1, 1000, 'an integer 1..1000'), default: '10' },
   LOGIN_WINDOW_SECONDS: { schema: Int(1, 86_400, 'an integer number of seconds, 1..86400'), default: '900' },
@@ -41,6 +49,12 @@ const VARIABLES = {
   SIGNATURE_DEBUG: { schema: OnOff('on or off'), default: 'on' },
   LOG_LEVEL: { schema: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { description: 'fatal, error, warn, info, debug, trace or silent' }), default: 'info' }
 } satisfies Record<string, { schema: TSchema, default: string | undefined }>
+
+/**
+ * Variables of this project beyond api-v1.md's table (the README lists them too).
+ * MAX_CONNECTIONS caps open connections: past it new ones are closed at once.
+ */
+export const PROJECT_VARIABLES: readonly string[] = ['MAX_CONNECTIONS']
 
 /** Values that must never be echoed back in an error message. */
 const SECRET_VARIABLES = new Set(['ADMIN_PASSWORD', 'MONGODB_URI', 'REDIS_URL'])
@@ -63,7 +77,17 @@ export interface Config {
   admin: { username: string, password: string } | undefined
   trustProxy: string[]
   redisUrl: string | undefined
+  /** Sentinel addresses and the monitored master's name (REDIS_SENTINELS, REDIS_SENTINEL_MASTER). */
+  redisSentinel: { sentinels: Array<{ host: string, port: number }>, master: string } | undefined
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES). */
+  redisClusterNodes: Array<{ host: string, port: number }> | undefined
   bodyLimitBytes: number
+  /** The head must arrive within this many ms (408 REQUEST_TIMEOUT). */
+  headersTimeoutMs: number
+  /** The whole request must arrive within this many ms of its first byte (408 REQUEST_TIMEOUT). */
+  bodyTimeoutMs: number
+  /** Open connections at most; more are closed as they come. */
+  maxConnections: number
   rateLimitPerMinute: number
   loginMaxFailures: number
   loginWindowSeconds: number
@@ -112,6 +136,17 @@ function isOrigin (entry: string): boolean {
 const list = (raw: string | undefined): string[] =>
   raw === undefined ? [] : raw.split(',').map(s => s.trim()).filter(s => s !== '')
 
+/** `host:port,...` (already matched by HOST_PORT_LIST) as pairs; a port outside 1..65535 is a problem. */
+function hostPorts (raw: string | undefined, name: string, problems: string[]): Array<{ host: string, port: number }> | undefined {
+  if (raw === undefined) return undefined
+  const pairs = list(raw).map(entry => {
+    const at = entry.lastIndexOf(':')
+    return { host: entry.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(entry.slice(at + 1)) }
+  })
+  for (const p of pairs) if (!(p.port >= 1 && p.port <= 65535)) problems.push(`${name} ports must be 1..65535 (got ${p.port})`)
+  return pairs
+}
+
 /**
  * Reads and validates the environment. Throws ConfigError naming every bad
  * variable; returns a frozen Config. An empty string counts as unset.
@@ -145,6 +180,16 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if ((raw.ADMIN_USERNAME === undefined) !== (raw.ADMIN_PASSWORD === undefined)) {
     problems.push('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
   }
+  if ((raw.REDIS_SENTINELS === undefined) !== (raw.REDIS_SENTINEL_MASTER === undefined)) {
+    problems.push('REDIS_SENTINELS and REDIS_SENTINEL_MASTER must be set together')
+  }
+  const redisWays = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter(n => raw[n] !== undefined)
+  if (redisWays.length > 1) problems.push(`${redisWays.join(' and ')} are exclusive: set one way to reach Redis`)
+  const sentinels = hostPorts(raw.REDIS_SENTINELS, 'REDIS_SENTINELS', problems)
+  const clusterNodes = hostPorts(raw.REDIS_CLUSTER_NODES, 'REDIS_CLUSTER_NODES', problems)
+  if (typeof value.HEADERS_TIMEOUT_MS === 'number' && typeof value.BODY_TIMEOUT_MS === 'number' && value.HEADERS_TIMEOUT_MS > value.BODY_TIMEOUT_MS) {
+    problems.push(`HEADERS_TIMEOUT_MS must not be more than BODY_TIMEOUT_MS (got ${value.HEADERS_TIMEOUT_MS} and ${value.BODY_TIMEOUT_MS}): the head is part of the request`)
+  }
   if (problems.length > 0) throw new ConfigError(problems)
 
   const config: Config = {
@@ -164,7 +209,12 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
       : undefined,
     trustProxy,
     redisUrl: raw.REDIS_URL,
+    redisSentinel: sentinels === undefined || raw.REDIS_SENTINEL_MASTER === undefined ? undefined : { sentinels, master: raw.REDIS_SENTINEL_MASTER },
+    redisClusterNodes: clusterNodes,
     bodyLimitBytes: value.BODY_LIMIT_BYTES as number,
+    headersTimeoutMs: value.HEADERS_TIMEOUT_MS as number,
+    bodyTimeoutMs: value.BODY_TIMEOUT_MS as number,
+    maxConnections: value.MAX_CONNECTIONS as number,
     rateLimitPerMinute: value.RATE_LIMIT_PER_MINUTE as number,
     loginMaxFailures: value.LOGIN_MAX_FAILURES as number,
     loginWindowSeconds: value.LOGIN_WINDOW_SECONDS as number,

@@ -23,7 +23,8 @@ const SIGNED_ERRORS: ErrorCode[] = [
   'FORBIDDEN', 'RATE_LIMITED', 'REVOCATIONS_STALE', 'REPLAY_CACHE_UNAVAILABLE'
 ]
 const BODY_ERRORS: ErrorCode[] = ['UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'INVALID_JSON', 'VALIDATION_FAILED']
-const ALWAYS: ErrorCode[] = ['BAD_REQUEST_TARGET']
+// Any request: a bad target, and a head or body slower than HEADERS_TIMEOUT_MS / BODY_TIMEOUT_MS.
+const ALWAYS: ErrorCode[] = ['BAD_REQUEST_TARGET', 'REQUEST_TIMEOUT']
 
 const CANONICAL = [
   'Every signed request carries four headers; together they are one security requirement.',
@@ -81,7 +82,7 @@ export async function registerOpenApi (app: FastifyInstance, version: string): P
       info: {
         title: 'signed-api',
         version,
-        description: 'A stateless, HMAC-signed REST API. Errors are JSON `{"statusCode","code","error","message"}` with a stable `code`; an unknown route is 404 `NOT_FOUND`, a known route with another method 405 `METHOD_NOT_ALLOWED`; a request the HTTP parser cannot read is 400 `BAD_REQUEST` (or `BAD_REQUEST_TARGET`), headers over the limit 431 `HEADERS_TOO_LARGE`; an unexpected failure is 500 `INTERNAL_ERROR`, never with internal details.'
+        description: 'A stateless, HMAC-signed REST API. Errors are JSON `{"statusCode","code","error","message"}` with a stable `code`; an unknown route is 404 `NOT_FOUND`, a known route with another method 405 `METHOD_NOT_ALLOWED`; a request the HTTP parser cannot read is 400 `BAD_REQUEST` (or `BAD_REQUEST_TARGET`), headers over the limit 431 `HEADERS_TOO_LARGE`; a head not in within `HEADERS_TIMEOUT_MS`, or a whole request not in within `BODY_TIMEOUT_MS` of its first byte, 408 `REQUEST_TIMEOUT` (the connection is then closed); an unexpected failure is 500 `INTERNAL_ERROR`, never with internal details.'
       },
       components: {
         securitySchemes: Object.fromEntries(Object.entries(HEADER_SCHEMES).map(([key, h]) => [key, { type: 'apiKey' as const, in: 'header', name: h.name, description: h.description }]))

@@ -63,7 +63,12 @@ export function connectRedis (url: string, onError: (err: Error) => void): Redis
   }
 }
 
-/** Check 7 across instances: SET key NX with an absolute expiry (PXAT) at X-Microtime + skew. */
+/**
+ * Check 7 across instances: SET key NX with a relative expiry (PX), so the
+ * entry's life is counted by Redis from when it is stored, whatever Redis's
+ * own clock says. `expiresAt` (X-Microtime + skew + BODY_TIMEOUT_MS + 1 ms,
+ * by this instance's clock) becomes a TTL of expiresAt - now.
+ */
 export class RedisReplayCache implements ReplayCache {
   readonly #redis: Redis
   readonly #prefix: string
@@ -74,10 +79,12 @@ export class RedisReplayCache implements ReplayCache {
   }
 
   async remember (key: string, expiresAt: number, now: number): Promise<ReplayAnswer> {
-    // At the skew edge (now - X-Microtime == skew) the request is still fresh: keep its entry one more ms.
-    if (expiresAt < now) return 'replay'
+    const ttl = Math.ceil(expiresAt - now)
+    // No request that can still be accepted has an entry past its expiry (check 3 runs first);
+    // refused rather than stored with no life (also for a not-a-number time).
+    if (!(ttl >= 1)) return 'replay'
     try {
-      const set = await this.#redis.set(this.#prefix + key, '1', 'PXAT', expiresAt + 1, 'NX')
+      const set = await this.#redis.set(this.#prefix + key, '1', 'PX', ttl, 'NX')
       return set === 'OK' ? 'fresh' : 'replay'
     } catch {
       return 'unavailable'
@@ -102,6 +109,11 @@ export class RedisUnavailableError extends Error {
   }
 }
 
+/** INCR KEYS[1]; give it a life of ARGV[1] ms if it has none; answers {count, ms left}. */
+const COUNT_ATTEMPT = `local count = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}`
+
 /** Failed-login counters shared by every instance: INCR, with the window set by the first failure. */
 export class RedisFailureLimiter implements FailureLimiter {
   readonly #redis: Redis
@@ -114,19 +126,18 @@ export class RedisFailureLimiter implements FailureLimiter {
     this.#windowMs = windowMs
   }
 
-  /** INCR is atomic: concurrent attempts on any instance each see their own count. */
+  /**
+   * One script per key, atomic: INCR, and the window set when the counter has none (its first
+   * attempt). Written with Redis 6.2's commands (PEXPIRE's NX flag needs Redis 7); one key per
+   * script, so each runs on the key's own node of a Redis Cluster.
+   */
   async attempt (keys: ReadonlyArray<{ key: string, max: number }>): Promise<number> {
     try {
-      const multi = this.#redis.multi()
-      for (const { key } of keys) multi.incr(this.#prefix + key).pexpire(this.#prefix + key, this.#windowMs, 'NX').pttl(this.#prefix + key)
-      const results = await multi.exec()
-      // A transaction resolves with per-command errors rather than rejecting.
-      if (results === null || results.some(([err]) => err !== null)) throw new Error('transaction failed')
+      const counted = await Promise.all(keys.map(async ({ key }) => await this.#redis.eval(COUNT_ATTEMPT, 1, this.#prefix + key, String(this.#windowMs)) as [number, number]))
       let wait = 0
       keys.forEach(({ max }, i) => {
-        const count = Number(results[3 * i]?.[1] ?? 0)
-        const ttl = Number(results[3 * i + 2]?.[1] ?? -1)
-        if (count > max) wait = Math.max(wait, Math.ceil(Math.max(ttl, 1000) / 1000))
+        const [count, ttl] = counted[i] as [number, number]
+        if (Number(count) > max) wait = Math.max(wait, Math.ceil(Math.max(Number(ttl), 1000) / 1000))
       })
       return wait
     } catch (err) {

@@ -7,6 +7,8 @@
  * - `Connection: close` (and the socket closed after the answer) once the
  *   server is closing, so a request that began before close() gets it too.
  *   An onSend hook doing this cost about 2 µs of CPU per request (bench/).
+ * - Which socket's answer has begun (answerBegunOn), so a timeout reported
+ *   for the socket never writes a 408 into the middle of an answer.
  * - The fixed security headers (security-headers.ts: 11, and HSTS over
  *   HTTPS), validated once at start and written as one preformatted block.
  *   Set on each reply instead, Node validated and formatted every one of them
@@ -44,6 +46,12 @@ export interface ResponseClass {
   isOwn (raw: unknown): boolean
   /** `fixedHeaders` as head lines ("name: value\r\n" each), validated: for answers written raw to a socket. */
   fixedLines: string
+  /**
+   * True when the latest answer made for a request on `socket` has begun (its head was sent) and
+   * either has not finished or answered a request whose body is still arriving: nothing else may
+   * be written to that socket then (a 408 would corrupt the answer, or answer one request twice).
+   */
+  answerBegunOn (socket: unknown): boolean
 }
 
 type StoreHeader = (this: ServerResponse, firstLine: string, headers: unknown) => void
@@ -89,7 +97,15 @@ export function responseClass ({ isClosing, fixedHeaders }: ResponseClassOptions
     return own === null ? block : fixedNames.filter(n => !own.has(n)).map(line).join('')
   }
 
+  // The latest answer of each socket (a socket serves one request at a time), for answerBegunOn.
+  const latest = new WeakMap<object, { request: IncomingMessage, answer: ServerResponse }>()
+
   class ProductResponse extends ServerResponse {
+    constructor (request: IncomingMessage, ...rest: unknown[]) {
+      super(request, ...rest as [])
+      latest.set(request.socket, { request, answer: this })
+    }
+
     override writeHead (statusCode: number, ...rest: unknown[]): this {
       if (isClosing()) this.shouldKeepAlive = false
       return (super.writeHead as (statusCode: number, ...rest: unknown[]) => this).call(this, statusCode, ...rest)
@@ -126,6 +142,10 @@ export function responseClass ({ isClosing, fixedHeaders }: ResponseClassOptions
     ServerResponse: ProductResponse as unknown as typeof ServerResponse,
     writesFixedHeaders,
     isOwn: (raw) => raw instanceof ProductResponse,
-    fixedLines: block
+    fixedLines: block,
+    answerBegunOn: (socket) => {
+      const last = typeof socket === 'object' && socket !== null ? latest.get(socket) : undefined
+      return last !== undefined && last.answer.headersSent && (!last.answer.writableFinished || !last.request.complete)
+    }
   }
 }

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ConfigError, loadConfig, VARIABLE_NAMES } from '../src/config.js'
+import { ConfigError, loadConfig, PROJECT_VARIABLES, VARIABLE_NAMES } from '../src/config.js'
 import { readContract } from './helper.js'
 
 t.test('defaults match api-v1.md', async t => {
@@ -13,13 +13,14 @@ t.test('defaults match api-v1.md', async t => {
     host: '127.0.0.1', port: 8443, tls: true, keyTtlSeconds: 21600, clockSkewMs: 10000, signup: 'open',
     bodyLimitBytes: 1048576, rateLimitPerMinute: 1200, loginMaxFailures: 10, loginWindowSeconds: 900,
     audience: 'dev', sessionMaxSeconds: 604800, clientKeyOverlapSeconds: 86400, publicPathPrefix: '',
-    signatureDebug: true, logLevel: 'info', trustProxy: [], corsOrigins: [], admin: undefined, mongodbUri: undefined, redisUrl: undefined
+    signatureDebug: true, logLevel: 'info', trustProxy: [], corsOrigins: [], admin: undefined, mongodbUri: undefined, redisUrl: undefined,
+    redisSentinel: undefined, redisClusterNodes: undefined, headersTimeoutMs: 10000, bodyTimeoutMs: 30000, maxConnections: 10000
   })
   t.match(c.dataDir, /\/var$/)
   t.ok(Object.isFrozen(c))
 })
 
-t.test('config.ts and the README name exactly the variables of api-v1.md', async t => {
+t.test('config.ts and the README name exactly the variables of api-v1.md and the project\'s own', async t => {
   const root = fileURLToPath(new URL('..', import.meta.url))
   const api = readContract('api-v1.md')
   const table = api.slice(api.indexOf('| variable |'))
@@ -27,9 +28,26 @@ t.test('config.ts and the README name exactly the variables of api-v1.md', async
   for (const row of table.split('\n').filter(l => l.startsWith('| `'))) {
     for (const m of (row.split('|')[1] ?? '').matchAll(/`([A-Z_]+)`/g)) documented.add(m[1] as string)
   }
-  t.same([...documented].sort(), [...VARIABLE_NAMES].sort())
+  t.same([...documented, ...PROJECT_VARIABLES].sort(), [...VARIABLE_NAMES].sort())
+  for (const name of PROJECT_VARIABLES) t.notOk(documented.has(name), `${name} is the project's own, not api-v1.md's`)
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
   for (const name of VARIABLE_NAMES) t.match(readme, `\`${name}\``, `README lists ${name}`)
+})
+
+t.test('Redis is reached one way; Sentinel needs its master name; the head timeout fits in the request timeout', async t => {
+  const c = loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379, [::1]:26380,sentinel-3.internal:26381', REDIS_SENTINEL_MASTER: 'signed-api' })
+  t.same(c.redisSentinel, { sentinels: [{ host: '127.0.0.1', port: 26379 }, { host: '::1', port: 26380 }, { host: 'sentinel-3.internal', port: 26381 }], master: 'signed-api' })
+  t.same(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:7001' }).redisClusterNodes, [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }])
+  const problemsOf = (env: Record<string, string>): string[] => {
+    try { loadConfig(env) } catch (err) { return (err as ConfigError).problems }
+    return []
+  }
+  t.match(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }), [/REDIS_URL and REDIS_CLUSTER_NODES are exclusive/])
+  t.match(problemsOf({ REDIS_SENTINELS: '127.0.0.1:26379' }), [/REDIS_SENTINELS and REDIS_SENTINEL_MASTER must be set together/])
+  t.match(problemsOf({ REDIS_CLUSTER_NODES: '127.0.0.1:70000' }), [/ports must be 1..65535/])
+  t.match(problemsOf({ REDIS_CLUSTER_NODES: 'no-port' }), [/^REDIS_CLUSTER_NODES must be/])
+  t.match(problemsOf({ HEADERS_TIMEOUT_MS: '20000', BODY_TIMEOUT_MS: '15000' }), [/HEADERS_TIMEOUT_MS must not be more than BODY_TIMEOUT_MS/])
+  t.match(problemsOf({ BODY_TIMEOUT_MS: '0', MAX_CONNECTIONS: '0' }), [/^BODY_TIMEOUT_MS must be/, /^MAX_CONNECTIONS must be/])
 })
 
 t.test('values are parsed', async t => {

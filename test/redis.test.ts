@@ -3,10 +3,11 @@
  * counters and rate limits across instances, revocation nudges, and an outage.
  */
 import t from 'tap'
+import { PassThrough } from 'node:stream'
 import { buildTestApp, login, ManualClock, newKeyring, sign, signedInject, signup, signupAndLogin, tempDir, viaHttps, type Tap } from './helper.js'
 import { startRedis } from './redis-server.js'
 import { call, startServer } from './server-process.js'
-import { connectRedis } from '../src/redis.js'
+import { connectRedis, RedisReplayCache } from '../src/redis.js'
 import type { Keyring } from '../src/auth/keys.js'
 
 /** Two instances sharing Redis, a keyring and (one DATA_DIR) a store; a clock near real time, since Redis expiries are absolute. */
@@ -121,4 +122,105 @@ t.test('the server starts with Redis unreachable and answers 503 until it is the
   await redis.start()
   const ok = await until(async () => (await call(s, 'GET', '/ready')).status === 200, 10_000)
   t.ok(ok >= 0, `ready ${ok} ms after Redis started`)
+})
+
+t.test('replay entries live for a relative time: an instance whose clock is an hour behind Redis still refuses a replay', async t => {
+  const redis = await startRedis(t)
+  const link = connectRedis(redis.url, () => {})
+  t.teardown(() => link.close())
+  t.ok(await link.ready(3000))
+  const cache = new RedisReplayCache(link.client, 'ttl-test')
+  const behind = Date.now() - 3_600_000
+  // An entry that must live 5 s from this instance's point of view.
+  t.equal(await cache.remember('sig-behind', behind + 5_000, behind), 'fresh')
+  t.equal(await cache.remember('sig-behind', behind + 5_000, behind + 10), 'replay', 'still there, whatever Redis\'s clock says')
+  const ttl = await link.client.pttl('signed-api:ttl-test:replay:sig-behind')
+  t.ok(ttl > 4_000 && ttl <= 5_000, `life counted from the store: ${ttl} ms left`)
+  t.equal(await cache.remember('sig-past', behind - 1, behind), 'replay', 'an entry already past its life is never stored as fresh')
+})
+
+t.test('replay by holding the body, through Redis: the entry outlives any body that can still be accepted', async t => {
+  const redis = await startRedis(t)
+  // The smallest skew, so that the old absolute expiry (X-Microtime + skew, on Redis's clock) passes in real time.
+  const { a, b, clock } = await pair(t, redis.url, { CLOCK_SKEW_MS: '1000' })
+  const cred = await signupAndLogin(a.app, 'alice')
+  const body = JSON.stringify({ title: 'pay', body: 'once' })
+  const headers = { ...sign(cred, 'POST', '/v1/notes', body, clock.now()), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
+  t.equal((await a.app.inject({ method: 'POST', url: '/v1/notes', headers, payload: body })).statusCode, 201)
+  // Resent to the other instance with the last byte held, past X-Microtime + skew in real time and on the server clock.
+  const stream = new PassThrough()
+  stream.write(body.slice(0, -1))
+  const answer = b.app.inject({ method: 'POST', url: '/v1/notes', headers, payload: stream })
+  await new Promise(resolve => setTimeout(resolve, 1_500))
+  clock.advance(1_500)
+  await b.app.syncRevocations()
+  stream.end(body.slice(-1))
+  const res = await answer
+  t.equal(res.statusCode, 401)
+  t.equal(res.json().code, 'AUTH_REPLAY')
+})
+
+/** The version that introduced a command, and each of its flags (`COMMAND DOCS`, Redis 7), by token. */
+function sinceOf (docs: unknown[]): Map<string, { since: string, tokens: Map<string, string> }> {
+  const pairs = (list: unknown[]): Map<string, unknown> => { const m = new Map<string, unknown>(); for (let i = 0; i + 1 < list.length; i += 2) m.set(String(list[i]), list[i + 1]); return m }
+  const out = new Map<string, { since: string, tokens: Map<string, string> }>()
+  for (let i = 0; i + 1 < docs.length; i += 2) {
+    const doc = pairs(docs[i + 1] as unknown[])
+    const tokens = new Map<string, string>()
+    const walk = (args: unknown, since: string): void => {
+      for (const raw of (args as unknown[] | undefined) ?? []) {
+        const arg = pairs(raw as unknown[])
+        const argSince = typeof arg.get('since') === 'string' ? arg.get('since') as string : since
+        if (typeof arg.get('token') === 'string') tokens.set((arg.get('token') as string).toUpperCase(), argSince)
+        walk(arg.get('arguments'), argSince)
+      }
+    }
+    walk(doc.get('arguments'), '0.0.0')
+    out.set(String(docs[i]).toLowerCase(), { since: String(doc.get('since')), tokens })
+  }
+  return out
+}
+const atMost = (version: string, limit: string): boolean => {
+  const [a, b] = [version, limit].map(v => v.split('.').map(Number)) as [number[], number[]]
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0)
+  return true
+}
+
+t.test('every command and flag the server sends exists in Redis 6.2 (the README\'s minimum)', async t => {
+  const redis = await startRedis(t)
+  const { a, clock } = await pair(t, redis.url, { LOGIN_MAX_FAILURES: '3' })
+  const watcher = connectRedis(redis.url, () => {})
+  t.teardown(() => watcher.close())
+  t.ok(await watcher.ready(3000))
+  const monitor = await watcher.client.monitor()
+  t.teardown(() => monitor.disconnect())
+  const seen: string[][] = []
+  monitor.on('monitor', (_time: string, args: string[]) => { seen.push(args) })
+  await new Promise(resolve => setTimeout(resolve, 100))
+
+  // Everything that reaches Redis: replay entries, the signed-request limit, failed-login counters
+  // counted and taken back, a revocation nudge, and /ready's ping.
+  await signup(a.app, 'alice')
+  const wrong = await a.app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'alice', password: 'wrong password!' } })
+  t.equal(wrong.statusCode, 401)
+  const cred = await login(a.app, 'alice')
+  t.equal((await signedInject(a.app, clock, cred, { method: 'GET', url: '/auth/whoami' })).statusCode, 200)
+  t.equal((await signedInject(a.app, clock, cred, { method: 'POST', url: '/auth/logout' })).statusCode, 204)
+  t.equal((await a.app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
+  await new Promise(resolve => setTimeout(resolve, 300))
+
+  const docs = sinceOf(await watcher.client.call('COMMAND', 'DOCS') as unknown[])
+  const names = new Set(seen.map(args => String(args[0]).toLowerCase()))
+  for (const name of ['set', 'eval', 'publish', 'ping']) t.ok(names.has(name) || names.has('evalsha'), `${name} was seen`)
+  for (const args of seen) {
+    const name = String(args[0]).toLowerCase()
+    if (['monitor', 'info', 'client', 'command', 'select', 'subscribe'].includes(name) && !docs.has(name)) continue
+    const doc = docs.get(name)
+    if (doc === undefined) { t.fail(`unknown command ${name}`); continue }
+    t.ok(atMost(doc.since, '6.2.0'), `${name} exists since ${doc.since}`)
+    for (const word of args.slice(1)) {
+      const since = doc.tokens.get(String(word).toUpperCase())
+      if (since !== undefined && !atMost(since, '6.2.0')) t.fail(`${args.join(' ')}: ${String(word)} needs Redis ${since}`)
+    }
+  }
 })

@@ -73,14 +73,18 @@ t.test('every answer on the wire carries each security header once, with its val
     [{ line: 'OPTIONS /v1/notes HTTP/1.1', headers: ['Origin: https://app.example.com', 'Access-Control-Request-Method: POST'] }, 204],
     [{ line: 'POST /auth/login HTTP/1.1', headers: [...proxied, 'Content-Type: text/plain'], body: 'x' }, 415],
     [{ line: 'POST /auth/login HTTP/1.1', headers: [...proxied, 'Content-Type: application/json'], body: '{' }, 400],
-    [{ line: 'GET /health HTTP/1.0' }, 200]
+    [{ line: 'GET /health HTTP/1.0' }, 200],
+    [{ line: 'GET /health HTTP/1.1', headers: proxied }, 200],
+    [{ line: 'GET /auth/whoami HTTP/1.1', headers: proxied }, 401]
   ]
   for (const [request, status] of cases) {
     const answer = await rawCall(port, request)
     const what = `${request.line} ${request.body ?? ''}`.trim()
     t.equal(answer.status, status, what)
     for (const [name, value] of Object.entries(FIXED_HTTP)) t.same(valuesOf(answer, name), [value], `${what}: ${name} once`)
-    t.same(valuesOf(answer, 'strict-transport-security'), [], `${what}: no HSTS over plain HTTP`)
+    // TLS=off: HSTS only on answers to requests the trusted proxy (127.0.0.1, TRUST_PROXY) says came over HTTPS.
+    if ((request.headers ?? []).includes('X-Forwarded-Proto: https')) t.same(valuesOf(answer, 'strict-transport-security'), [FIXED_HTTPS['strict-transport-security']], `${what}: HSTS once, behind the trusted TLS proxy`)
+    else t.same(valuesOf(answer, 'strict-transport-security'), [], `${what}: no HSTS over plain HTTP`)
     t.equal(valuesOf(answer, 'x-request-id').length, 1, `${what}: the per-request headers still come from the hook`)
   }
   // A path Fastify cannot decode (its frameworkErrors handler, no hooks run), and a request Node's
@@ -230,4 +234,16 @@ t.test('on a Node where the class cannot write them, the app sets the headers on
     for (const [name, value] of Object.entries(FIXED_HTTP)) t.same(valuesOf(answer, name), [value], `${line}: ${name} once`)
   }
   t.same(seen[0], 'SAMEORIGIN', 'set on the reply (the not-found answer, which the observing hook reaches)')
+})
+
+t.test('TLS=off: HSTS only when a trusted proxy says HTTPS, never on an untrusted client\'s word', async t => {
+  const { app } = await buildTestApp(t, { env: { TLS: 'off', TRUST_PROXY: '127.0.0.1' } })
+  const hsts = FIXED_HTTPS['strict-transport-security']
+  const via = async (remoteAddress: string, proto?: string) => (await app.inject({ method: 'GET', url: '/health', remoteAddress, headers: proto === undefined ? {} : { 'x-forwarded-proto': proto } })).headers['strict-transport-security']
+  t.equal(await via('127.0.0.1', 'https'), hsts, 'trusted proxy, HTTPS')
+  t.equal(await via('127.0.0.1', 'http'), undefined, 'trusted proxy, plain HTTP')
+  t.equal(await via('127.0.0.1'), undefined, 'trusted proxy, no word')
+  t.equal(await via('192.0.2.7', 'https'), undefined, 'an untrusted client saying HTTPS')
+  const noProxy = await buildTestApp(t, { env: { TLS: 'off', TRUST_PROXY: '' } })
+  t.equal((await noProxy.app.inject({ method: 'GET', url: '/health', headers: { 'x-forwarded-proto': 'https' } })).headers['strict-transport-security'], undefined, 'no TRUST_PROXY: no HSTS on plain HTTP')
 })

@@ -2,16 +2,18 @@
  * Wiring of the verify path into Fastify. `signed(scope)` adds the hooks to a
  * child scope that holds signed routes; unsigned routes live outside it.
  *
- *   onRequest      checks 1-4 on the head, then the body rules (before the body is read)
+ *   onRequest      checks 1-4 on the head at t_head, then the body rules (before the body is read)
  *   (body read as raw bytes by the buffer content-type parser)
- *   preValidation  check 5, REVOCATIONS_STALE, checks 6 and 7, per-principal rate limit, check 8,
+ *   preValidation  at t_body (the body is complete): checks 3 and 4 again, check 5,
+ *                  REVOCATIONS_STALE, checks 6 and 7, per-principal rate limit, check 8,
  *                  then JSON parsing, then the route's own schema validation (callback style:
  *                  synchronous when the memory replay cache and rate limiter answer)
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
 import { bodyRuleFromHead, parseJsonBody } from '../body.js'
-import { checkHead, checkSignature, replayEntry, type HeadCheck, type Principal, type VerifyContext } from './verify.js'
+import { checkBodyTime, checkHead, checkSignature, ClockError, replayEntry, type HeadCheck, type Principal, type VerifyContext } from './verify.js'
+import { limitAddress } from './address.js'
 import type { KeyKind } from './keys.js'
 import { parseClientSid, type Scope } from './scopes.js'
 import type { Role } from '../store/port.js'
@@ -36,7 +38,7 @@ export interface Access {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Unix ms when the head arrived: `now` for every check. */
+    /** Unix ms when the head arrived (t_head): check 3's skew and the first check 4. */
     receivedAt: number
     /** The verified principal; null outside the signed scope. */
     principal: Principal | null
@@ -44,11 +46,18 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     access?: Access
+    /**
+     * The route's body carries a password: a failed signature's debug answer
+     * leaves out the body's SHA-256 (an unsalted hash of a password is a guessing aid).
+     */
+    secretBody?: boolean
   }
 }
 
 export interface AuthServices {
   ctx: VerifyContext
+  /** Unix ms: read once the body is complete (t_body). */
+  now: () => number
   revocations: RevocationView
   replay: ReplayCache
   signatureDebug: boolean
@@ -103,13 +112,33 @@ export function rawBody (request: FastifyRequest): Buffer {
 }
 const EMPTY = Buffer.alloc(0)
 
+/** A clock that reads not-a-number fails the request (500, logged), never passes a check. Other errors pass through. */
+function clockFault (request: FastifyRequest, err: unknown): Error {
+  if (!(err instanceof ClockError)) return err as Error
+  request.log.error({ err }, 'the server clock is not a number: request refused')
+  return new ApiError('INTERNAL_ERROR')
+}
+
+/** The failed signature's debug answer; without the body's hash where the body holds a password. */
+function debugView<T extends { bodySha256: string }> (canonical: T, request: FastifyRequest): T | Omit<T, 'bodySha256'> {
+  if (request.routeOptions.config.secretBody !== true) return canonical
+  const { bodySha256: _omitted, ...rest } = canonical
+  return rest
+}
+
 /** Adds the verify hooks to `scope`; every route registered in it is signed. */
 export function signed (scope: FastifyInstance, services: AuthServices): void {
   const { ctx, revocations, replay } = services
   scope.addHook('onRoute', (route) => { route.config = { ...route.config, signed: true } })
 
   scope.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
-    const head = checkHead(request.headers, request.receivedAt, ctx)
+    let head: HeadCheck
+    try {
+      head = checkHead(request.headers, request.receivedAt, ctx)
+    } catch (err) {
+      done(clockFault(request, err))
+      return
+    }
     if (!head.ok) { done(new ApiError(head.code)); return }
     request.authHead = head
     done(bodyRuleError(request, services.bodyLimit))
@@ -132,7 +161,7 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
       if (answer === 'replay') throw new ApiError('AUTH_REPLAY')
       if (answer === 'unavailable') throw new ApiError('REPLAY_CACHE_UNAVAILABLE', undefined, undefined, { 'retry-after': '1' })
       request.principal = principal
-      services.rateLimit.hit(`${principal.name}|${request.ip}`, afterLimit)
+      services.rateLimit.hit(`${principal.name}|${limitAddress(request.ip)}`, afterLimit)
     })
     const afterLimit = step((retryAfterSeconds: LimitAnswer) => {
       if (retryAfterSeconds !== null) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(retryAfterSeconds) })
@@ -153,13 +182,17 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
     let pending: ReplayAnswer | Promise<ReplayAnswer>
     try {
       const head = request.authHead as HeadCheck & { ok: true }
-      const now = request.receivedAt
+      // t_body: the body is complete. What can change while a body is in flight is judged now,
+      // never at t_head, so holding back the last byte gains nothing (protocol-v1.md, "Two instants matter").
+      const now = services.now()
+      const late = checkBodyTime(head, now, ctx)
+      if (late !== null) throw new ApiError(late)
       const sig = checkSignature(head.auth, head.fields, request.method, signedTarget(request, services.publicPathPrefix), rawBody(request), ctx, head.cached)
-      if (!sig.ok) throw new ApiError('AUTH_BAD_SIGNATURE', undefined, services.signatureDebug ? { canonical: sig.canonical } : undefined)
+      if (!sig.ok) throw new ApiError('AUTH_BAD_SIGNATURE', undefined, services.signatureDebug ? { canonical: debugView(sig.canonical, request) } : undefined)
       principal = sig.principal
       if (revocations.isStale(now, REVOCATIONS_MAX_AGE_MS)) throw new ApiError('REVOCATIONS_STALE', undefined, undefined, { 'retry-after': '1' })
       if (revocations.isRevoked(principal.name, principal.fields, now)) throw new ApiError('AUTH_KEY_REVOKED')
-      const entry = replayEntry(head.auth, ctx.clockSkewMs)
+      const entry = replayEntry(head.auth, ctx)
       try {
         pending = replay.remember(entry.key, entry.expiresAt, now)
       } catch (err) {
@@ -167,7 +200,7 @@ export function signed (scope: FastifyInstance, services: AuthServices): void {
         request.log.error({ err }, 'replay cache failed')
       }
     } catch (err) {
-      done(err as Error)
+      done(clockFault(request, err))
       return
     }
     if (typeof pending === 'string') afterReplay(pending)

@@ -11,6 +11,8 @@ export interface VerifyContext {
   keyring: Keyring
   audience: string
   clockSkewMs: number
+  /** BODY_TIMEOUT_MS: how long a request may take from its first byte; bounds t_body (check 3) and replay entries' lives. */
+  bodyTimeoutMs: number
   keyTtlMs: number
   sessionMaxMs: number
   /** Derived keys of recently verified requests, so the next request of the same key costs one HMAC, not two. */
@@ -60,23 +62,53 @@ export type HeadCheck =
   | { ok: true, auth: AuthHeaders, fields: KeyIdFields | null, cached: CachedKey | undefined }
   | { ok: false, code: 'AUTH_MISSING' | 'AUTH_MALFORMED' | 'AUTH_STALE' | 'AUTH_KEY_EXPIRED' }
 
+/** A clock reading every check can trust: a not-a-number or infinite `now` is a fault, never a pass. */
+export class ClockError extends Error {
+  constructor (value: number) {
+    super(`the clock read ${String(value)}`)
+    this.name = 'ClockError'
+  }
+}
+function trusted (now: number): number {
+  if (!Number.isFinite(now)) throw new ClockError(now)
+  return now
+}
+
 /**
- * Checks 1-4 on the head alone. `fields` is null when the key id does not
+ * Checks 1-4 on the head alone, at t_head (`now`). `fields` is null when the key id does not
  * parse or names a keyring version not held: that is answered later exactly
  * like a failed signature, so the key id format is no oracle.
+ * Throws ClockError when `now` is not a finite number.
  */
 export function checkHead (headers: Record<string, string | string[] | undefined>, now: number, ctx: VerifyContext): HeadCheck {
+  trusted(now)
   const parsed = parseAuthHeaders(headers)
   if (!parsed.ok) return parsed
   const auth = parsed.value
-  if (Math.abs(now - auth.timeMs) > ctx.clockSkewMs) return { ok: false, code: 'AUTH_STALE' }
+  // Written so that any comparison with a not-a-number fails the check rather than passing it.
+  if (!(Math.abs(now - auth.timeMs) <= ctx.clockSkewMs)) return { ok: false, code: 'AUTH_STALE' }
   const cached = ctx.keyCache?.get(auth.keyId, auth.username)
   const fields = cached?.fields ?? parseKeyId(auth.keyId)
   if (fields === null || !ctx.keyring.secrets.has(fields.keyringVersion) || !kindMatchesPrincipal(fields.kind, auth.username)) {
     return { ok: true, auth, fields: null, cached: undefined }
   }
-  if (now >= keyDeadline(fields, ctx.keyTtlMs, ctx.sessionMaxMs)) return { ok: false, code: 'AUTH_KEY_EXPIRED' }
+  if (!(now < keyDeadline(fields, ctx.keyTtlMs, ctx.sessionMaxMs))) return { ok: false, code: 'AUTH_KEY_EXPIRED' }
   return { ok: true, auth, fields, cached }
+}
+
+/**
+ * Checks 3 and 4 again once the whole body is in, at t_body (protocol-v1.md,
+ * "Two instants matter"): a body may not complete later than X-Microtime +
+ * skew + BODY_TIMEOUT_MS (so no request outlives its replay entry), and the
+ * key must still be within its lifetime. Null when both hold.
+ * Throws ClockError when `tBody` is not a finite number.
+ */
+export function checkBodyTime (head: HeadCheck & { ok: true }, tBody: number, ctx: VerifyContext): 'AUTH_STALE' | 'AUTH_KEY_EXPIRED' | null {
+  trusted(tBody)
+  if (!(tBody <= head.auth.timeMs + ctx.clockSkewMs + ctx.bodyTimeoutMs)) return 'AUTH_STALE'
+  // An unparsable key id (fields null) is answered by check 5, as at the head.
+  if (head.fields !== null && !(tBody < keyDeadline(head.fields, ctx.keyTtlMs, ctx.sessionMaxMs))) return 'AUTH_KEY_EXPIRED'
+  return null
 }
 
 export type SignatureCheck =
@@ -105,7 +137,10 @@ export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, m
 }
 
 /**
- * Check 7's cache entry, alive until X-Microtime + skew. The key is the
+ * Check 7's cache entry. `expiresAt` is the first instant it may be dropped:
+ * one ms past X-Microtime + skew + BODY_TIMEOUT_MS, the last t_body check 3
+ * accepts, so the entry is alive for every request that can still be
+ * accepted (a body held back until the end of its window included). The key is the
  * signature itself, 64 hex chars: it is an HMAC over a canonical string that
  * names the principal, so it stands for (principal, signature), as
  * protocol-v1.md's "Why" says ("replay cache keyed by signature"). The
@@ -113,6 +148,6 @@ export function checkSignature (auth: AuthHeaders, fields: KeyIdFields | null, m
  * request (bench/: building a binary or composite key cost about 4 µs of CPU
  * per request) and about 120 bytes per live entry (bench/replay-memory.mjs).
  */
-export function replayEntry (auth: AuthHeaders, clockSkewMs: number): { key: string, expiresAt: number } {
-  return { key: auth.signature, expiresAt: auth.timeMs + clockSkewMs }
+export function replayEntry (auth: AuthHeaders, ctx: Pick<VerifyContext, 'clockSkewMs' | 'bodyTimeoutMs'>): { key: string, expiresAt: number } {
+  return { key: auth.signature, expiresAt: auth.timeMs + ctx.clockSkewMs + ctx.bodyTimeoutMs + 1 }
 }

@@ -146,7 +146,7 @@ t.test('check 7: a replayed request is refused; the entry lives until X-Microtim
 })
 
 t.test('a full replay cache answers 503 and evicts nothing early', async t => {
-  const { app, clock } = await buildTestApp(t, { deps: { replay: new MemoryReplayCache(3) } })
+  const { app, clock, advance } = await buildTestApp(t, { deps: { replay: new MemoryReplayCache(3) } })
   const cred = await signupAndLogin(app, 'alice')
   const sent = [] as Array<Record<string, string>>
   for (let i = 0; i < 3; i++) {
@@ -159,7 +159,8 @@ t.test('a full replay cache answers 503 and evicts nothing early', async t => {
   t.equal(res.json().code, 'REPLAY_CACHE_UNAVAILABLE')
   t.equal((await app.inject({ method: 'GET', url: '/auth/whoami', headers: sent[0] })).json().code, 'AUTH_REPLAY', 'old entries are still there')
   t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 503, '/ready says so')
-  clock.advance(SKEW * 2)
+  // Entries live until X-Microtime + skew + BODY_TIMEOUT_MS (30 s by default).
+  await advance(SKEW + 30_000 + 1_000)
   t.equal((await signedInject(app, clock, cred, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'service resumes once entries expire')
 })
 
@@ -276,13 +277,22 @@ t.test('unknown routes and methods', async t => {
   t.equal(viaHttpsHeader.statusCode, 200)
 })
 
-t.test('now is read when the head arrives: a slow upload does not turn stale', async t => {
+t.test('the skew is judged when the head arrives: a slow upload within BODY_TIMEOUT_MS does not turn stale, a later one does', async t => {
   const { app, clock } = await buildTestApp(t)
   const cred = await signupAndLogin(app, 'alice')
-  const body = JSON.stringify({ password: 'correct horse battery', newPassword: 'another long one' })
-  const headers = { ...sign(cred, 'POST', '/auth/password', body, clock.now()), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
-  // The body arrives 60 s after the head: the clock moves while the server reads it.
-  const slow = new Readable({ read () { clock.advance(60_000); this.push(body); this.push(null) } })
-  const res = await app.inject({ method: 'POST', url: '/auth/password', headers, payload: slow })
-  t.equal(res.statusCode, 204, 'checked against the time the head arrived')
+  const upload = async (delayMs: number, password: string, newPassword: string): Promise<{ statusCode: number, code?: string }> => {
+    const body = JSON.stringify({ password, newPassword })
+    const headers = { ...sign(cred, 'POST', '/auth/password', body, clock.now()), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
+    // The body arrives `delayMs` after the head: the clock moves while the server reads it.
+    const slow = new Readable({ read () { clock.advance(delayMs); this.push(body); this.push(null) } })
+    const res = await app.inject({ method: 'POST', url: '/auth/password', headers, payload: slow })
+    return { statusCode: res.statusCode, code: res.statusCode === 204 ? undefined : res.json().code }
+  }
+  // Past the skew (10 s) but within skew + BODY_TIMEOUT_MS (40 s) of X-Microtime.
+  t.same(await upload(25_000, 'correct horse battery', 'another long one'), { statusCode: 204, code: undefined }, 'checked against the time the head arrived')
+  const again = await login(app, 'alice', 'another long one')
+  cred.keyId = again.keyId
+  cred.signingKey = again.signingKey
+  // 60 s: the body completes after X-Microtime + skew + BODY_TIMEOUT_MS.
+  t.same(await upload(60_000, 'another long one', 'a third long one'), { statusCode: 401, code: 'AUTH_STALE' }, 'a body completing past the window is stale')
 })

@@ -22,7 +22,7 @@ const vectors = JSON.parse(readFileSync(vectorsPath, 'utf8')) as {
 
 const secret = Buffer.from(vectors.server.keyringSecretBase64url, 'base64url')
 const keyring: Keyring = { current: vectors.server.keyringVersion, secrets: new Map([[vectors.server.keyringVersion, secret]]) }
-const ctx: VerifyContext = { keyring, audience: vectors.server.audience, clockSkewMs: vectors.server.clockSkewMs, keyTtlMs: 21_600_000, sessionMaxMs: 604_800_000 }
+const ctx: VerifyContext = { keyring, audience: vectors.server.audience, clockSkewMs: vectors.server.clockSkewMs, bodyTimeoutMs: 30_000, keyTtlMs: 21_600_000, sessionMaxMs: 604_800_000 }
 
 t.test('the vector file covers what the protocol lists', async t => {
   const names = vectors.positive.map(v => v.name)
