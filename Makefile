@@ -5,9 +5,9 @@ SHELL := /bin/bash
 STAMP := node_modules/.installed-stamp
 # Debian packages the suite needs besides Node, as command:package. openssl and
 # python3 cross-check the test vectors, curl drives the shell client, and
-# redis-server and nginx run the scale-out tests (started by the tests, on loopback),
+# redis-server, redis-sentinel and nginx run the scale-out tests (started by the tests, on loopback),
 # and chromium runs the website's browser test.
-SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server nginx:nginx-light chromium:chromium
+SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium
 
 .PHONY: help run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-rotate clean
 

@@ -9,14 +9,27 @@
  * answers 503 at once instead of hanging, and never accepts a request it
  * cannot prove fresh. ioredis reconnects by itself; service resumes with it.
  */
-import { Redis } from 'ioredis'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { ReplayAnswer, ReplayCache } from './auth/replay.js'
 import type { FailureLimiter } from './auth/login-limiter.js'
 
+/** One connection to Redis: a single server or Sentinel-managed master (Redis), or a Redis Cluster. */
+export type RedisClient = Redis | Cluster
+
+/**
+ * How to reach Redis (one of REDIS_URL, REDIS_SENTINELS + REDIS_SENTINEL_MASTER, REDIS_CLUSTER_NODES).
+ * A plain string is a URL.
+ */
+export type RedisTarget =
+  | string
+  | { url: string }
+  | { sentinels: Array<{ host: string, port: number }>, master: string }
+  | { clusterNodes: Array<{ host: string, port: number }> }
+
 export interface RedisLink {
-  client: Redis
+  client: RedisClient
   /** A second connection: a subscribed connection cannot run other commands. */
-  subscriber: Redis
+  subscriber: RedisClient
   /** Resolves when connected, or after `ms` (the server then starts anyway and answers 503 until Redis is there). */
   ready (ms: number): Promise<boolean>
   close (): Promise<void>
@@ -25,8 +38,8 @@ export interface RedisLink {
 /** How long one Redis command may take before the request it serves stops waiting for it. */
 export const COMMAND_TIMEOUT_MS = 1000
 
-export function connectRedis (url: string, onError: (err: Error) => void): RedisLink {
-  const options = {
+export function connectRedis (target: RedisTarget, onError: (err: Error) => void): RedisLink {
+  const options: RedisOptions = {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
@@ -36,9 +49,23 @@ export function connectRedis (url: string, onError: (err: Error) => void): Redis
   }
   // A Redis that holds the connection but stops answering must not hold requests: each command
   // gives up after 1 s (replay answers 503, the signed-request limit lets through, login answers 503).
-  const client = new Redis(url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS })
+  const commandOptions: RedisOptions = { ...options, commandTimeout: COMMAND_TIMEOUT_MS }
   // The subscriber may queue its SUBSCRIBE until connected.
-  const subscriber = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null })
+  const subscriberOptions: RedisOptions = { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null }
+  const open = (o: RedisOptions): RedisClient => {
+    if (typeof target === 'string') return new Redis(target, o)
+    if ('url' in target) return new Redis(target.url, o)
+    // Sentinel: ioredis asks the Sentinels for the current master and follows failovers.
+    if ('sentinels' in target) return new Redis({ ...o, sentinels: target.sentinels, name: target.master, sentinelRetryStrategy: (times: number) => Math.min(100 * times, 2000) })
+    const cluster: ClusterOptions = {
+      enableOfflineQueue: o.enableOfflineQueue ?? false,
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+      redisOptions: o
+    }
+    return new Cluster(target.clusterNodes, cluster)
+  }
+  const client = open(commandOptions)
+  const subscriber = open(subscriberOptions)
   let reported = false
   for (const c of [client, subscriber]) {
     // Without a listener ioredis would print every reconnection failure.
@@ -70,10 +97,10 @@ export function connectRedis (url: string, onError: (err: Error) => void): Redis
  * by this instance's clock) becomes a TTL of expiresAt - now.
  */
 export class RedisReplayCache implements ReplayCache {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #prefix: string
 
-  constructor (redis: Redis, audience: string) {
+  constructor (redis: RedisClient, audience: string) {
     this.#redis = redis
     this.#prefix = `signed-api:${audience}:replay:`
   }
@@ -116,11 +143,11 @@ return {count, redis.call('PTTL', KEYS[1])}`
 
 /** Failed-login counters shared by every instance: INCR, with the window set by the first failure. */
 export class RedisFailureLimiter implements FailureLimiter {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
   readonly #prefix: string
   readonly #windowMs: number
 
-  constructor (redis: Redis, audience: string, windowMs: number) {
+  constructor (redis: RedisClient, audience: string, windowMs: number) {
     this.#redis = redis
     this.#prefix = `signed-api:${audience}:failures:`
     this.#windowMs = windowMs

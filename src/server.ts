@@ -29,7 +29,8 @@ async function main (): Promise<void> {
   const tls = config.tls ? await loadTls({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, dataDir: config.dataDir }) : undefined
   const store = await openStore(config)
   // An unreachable Redis does not stop the start: signed requests answer 503 until it is back.
-  const redis = config.redisUrl === undefined ? undefined : connectRedis(config.redisUrl, (err) => process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'redis unavailable', err: err.message })}\n`))
+  const target = config.redisUrl ?? (config.redisSentinel === undefined ? undefined : { sentinels: config.redisSentinel.sentinels, master: config.redisSentinel.master }) ?? (config.redisClusterNodes === undefined ? undefined : { clusterNodes: config.redisClusterNodes })
+  const redis = target === undefined ? undefined : connectRedis(target, (err) => process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'redis unavailable', err: err.message })}\n`))
   const app = await buildApp(config, { store, keyring, ...(redis === undefined ? {} : { redis }), ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
 
   let closing = false

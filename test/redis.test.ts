@@ -3,6 +3,7 @@
  * counters and rate limits across instances, revocation nudges, and an outage.
  */
 import t from 'tap'
+import type { Redis } from 'ioredis'
 import { PassThrough } from 'node:stream'
 import { buildTestApp, login, ManualClock, newKeyring, sign, signedInject, signup, signupAndLogin, tempDir, viaHttps, type Tap } from './helper.js'
 import { startRedis } from './redis-server.js'
@@ -192,7 +193,7 @@ t.test('every command and flag the server sends exists in Redis 6.2 (the README\
   const watcher = connectRedis(redis.url, () => {})
   t.teardown(() => watcher.close())
   t.ok(await watcher.ready(3000))
-  const monitor = await watcher.client.monitor()
+  const monitor = await (watcher.client as Redis).monitor()
   t.teardown(() => monitor.disconnect())
   const seen: string[][] = []
   monitor.on('monitor', (_time: string, args: string[]) => { seen.push(args) })

@@ -14,6 +14,7 @@
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js'
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js'
 import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis.js'
 
 /** null: within the limit; a number: over it, retry after that many seconds. */
 export type LimitAnswer = number | null
@@ -27,7 +28,7 @@ export interface PrincipalLimitOptions {
   max: number
   windowMs: number
   /** Shared counters in Redis under this key prefix; memory when absent. */
-  redis?: { client: Redis, nameSpace: string }
+  redis?: { client: RedisClient, nameSpace: string }
   /** Counters the memory store keeps (least recently used dropped first). */
   cache?: number
 }
@@ -35,7 +36,8 @@ export interface PrincipalLimitOptions {
 export function principalLimiter (o: PrincipalLimitOptions): PrincipalLimiter {
   const store = o.redis === undefined
     ? new LocalStore(false, false, o.cache ?? 100_000)
-    : new RedisStore(false, false, o.redis.client, o.redis.nameSpace)
+    // Typed for a single Redis, but it only defines and runs its one-key script, which a Cluster client does too.
+    : new RedisStore(false, false, o.redis.client as Redis, o.redis.nameSpace)
   return {
     hit (key, cb) {
       store.incr(key, (err, result) => {
