@@ -296,3 +296,15 @@ t.test('the skew is judged when the head arrives: a slow upload within BODY_TIME
   // 60 s: the body completes after X-Microtime + skew + BODY_TIMEOUT_MS.
   t.same(await upload(60_000, 'another long one', 'a third long one'), { statusCode: 401, code: 'AUTH_STALE' }, 'a body completing past the window is stale')
 })
+
+t.test('the signed-request limit counts an IPv6 client by its /64 network, an IPv4 client by its address', async t => {
+  const { app, clock } = await buildTestApp(t, { env: { RATE_LIMIT_PER_MINUTE: '2' } })
+  const cred = await signupAndLogin(app, 'alice')
+  const from = async (remoteAddress: string): Promise<number> =>
+    (await app.inject({ method: 'GET', url: '/auth/whoami', remoteAddress, headers: sign(cred, 'GET', '/auth/whoami', '', nextTime(clock)) })).statusCode
+  t.same([await from('2001:db8:1:2::1'), await from('2001:db8:1:2::abcd'), await from('2001:db8:1:2:ffff::9')], [200, 200, 429], 'three addresses of one /64 share one budget')
+  t.equal(await from('2001:db8:1:3::1'), 200, 'another /64 has its own')
+  t.same([await from('192.0.2.1'), await from('192.0.2.2')], [200, 200], 'IPv4 addresses are counted one by one')
+  t.equal(await from('::ffff:192.0.2.1'), 200, 'an IPv4-mapped address counts as its IPv4 address (second of 2)')
+  t.equal(await from('192.0.2.1'), 429, 'third for 192.0.2.1')
+})
