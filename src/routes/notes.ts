@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ApiError } from '../errors.js'
 import type { Principal } from '../auth/verify.js'
 import type { Note } from '../store/port.js'
+import { grantOf, grantsFrom } from '../store/grants.js'
 import { NoContent } from '../schemas/common.js'
 import { GrantBody, GrantParams, IdParams, NoteSchema, Page, PageQuery, TextCreate, TextPatch } from '../schemas/api.js'
 import type { AppServices } from '../services.js'
@@ -23,15 +24,16 @@ export function noteView (note: Note, viewer: string): { id: string, owner: stri
     owner: note.owner,
     title: note.title,
     body: note.body,
-    grants: note.owner === viewer ? note.grants : {},
+    grants: note.owner === viewer ? note.grants : grantsFrom(),
     createdAt: new Date(note.createdAt).toISOString(),
     updatedAt: new Date(note.updatedAt).toISOString()
   }
 }
 
 type Role = 'owner' | 'write' | 'read' | null
+/** An own-property lookup: a user named `constructor` holds no grant it was not given. */
 const roleOf = (note: Note, username: string): Role =>
-  note.owner === username ? 'owner' : (note.grants[username] ?? null)
+  note.owner === username ? 'owner' : grantOf(note.grants, username)
 
 export function notesRoutes (scope: FastifyInstance, s: AppServices): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>()

@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Revocation, SequencedRevocation } from '../auth/revocation.js'
 import { ConflictError, type Access, type Article, type Client, type ClientKind, type Cursor, type NewUser, type Note, type Role, type Store, type User } from './port.js'
+import { grantsFrom } from './grants.js'
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE users (
@@ -153,11 +154,8 @@ export function openEmbeddedStore (dataDir: string): Store {
   }
   let closed = false
 
-  const toNote = (r: NoteRow): Note => {
-    const grants: Record<string, Access> = {}
-    for (const g of q.grantsOf.all(r.id)) grants[g.username] = g.access
-    return { id: r.id, owner: r.owner, title: r.title, body: r.body, grants, createdAt: r.created_at, updatedAt: r.updated_at }
-  }
+  const toNote = (r: NoteRow): Note =>
+    ({ id: r.id, owner: r.owner, title: r.title, body: r.body, grants: grantsFrom(q.grantsOf.all(r.id)), createdAt: r.created_at, updatedAt: r.updated_at })
   const insertOr409 = (what: string, run: () => void): void => {
     try {
       run()
@@ -197,7 +195,7 @@ export function openEmbeddedStore (dataDir: string): Store {
 
     async createNote (note, now) {
       insertOr409('note', () => q.insertNote.run(note.id, note.owner, note.title, note.body, now, now))
-      return { ...note, grants: {}, createdAt: now, updatedAt: now }
+      return { ...note, grants: grantsFrom(), createdAt: now, updatedAt: now }
     },
     async getNote (id) {
       const row = q.getNote.get(id)
