@@ -208,3 +208,34 @@ t.test('a username that is an Object.prototype property is an ordinary name (api
     })
   }
 })
+
+t.test('granting to unknown names is rate limited per user; known names do not count', async t => {
+  const { app, call, advance } = await setup(t, { LOGIN_MAX_FAILURES: '3', LOGIN_WINDOW_SECONDS: '60' })
+  const alice = await signupAndLogin(app, 'alice')
+  const bob = await signupAndLogin(app, 'bob')
+  await signupAndLogin(app, 'carol')
+  const id = (await call(alice, 'POST', '/v1/notes', { title: 'Plan', body: '' })).json.id as string
+  for (let i = 0; i < 5; i++) {
+    t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/bob`, { access: i % 2 === 0 ? 'read' : 'write' })).status, 200, `grant to an existing name ${i + 1}: not counted`)
+  }
+  for (let i = 0; i < 3; i++) {
+    const res = await call(alice, 'PUT', `/v1/notes/${id}/grants/ghost${i}`, { access: 'read' })
+    t.equal(res.json.code, 'USER_NOT_FOUND', `unknown name ${i + 1} of 3`)
+  }
+  const over = await call(alice, 'PUT', `/v1/notes/${id}/grants/ghost3`, { access: 'read' })
+  t.equal(over.status, 429, 'the next unknown name is refused')
+  t.equal(over.json.code, 'RATE_LIMITED')
+  const wait = Number(over.headers['retry-after'])
+  t.ok(wait > 0 && wait <= 60, `Retry-After within the window (${String(over.headers['retry-after'])})`)
+  const known = await call(alice, 'PUT', `/v1/notes/${id}/grants/carol`, { access: 'read' })
+  t.equal(known.status, 429, 'over the limit an existing name is refused too, so the answer tells nothing')
+  t.strictSame((await call(alice, 'GET', `/v1/notes/${id}`)).json.grants, { bob: 'read' }, 'and no grant was made')
+  t.equal((await call(alice, 'DELETE', `/v1/notes/${id}/grants/bob`)).status, 200, 'removing a grant needs no lookup and is not limited')
+
+  const bobs = (await call(bob, 'POST', '/v1/notes', { title: 'B', body: '' })).json.id as string
+  t.equal((await call(bob, 'PUT', `/v1/notes/${bobs}/grants/ghost0`, { access: 'read' })).json.code, 'USER_NOT_FOUND', 'another user has a count of its own')
+
+  await advance(60_000)
+  t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/ghost4`, { access: 'read' })).json.code, 'USER_NOT_FOUND', 'a new window starts afresh')
+  t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/carol`, { access: 'read' })).status, 200)
+})
