@@ -8,6 +8,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { ApiError } from '../errors.js'
 import type { Principal } from '../auth/verify.js'
 import type { Note } from '../store/port.js'
+import { grantOf, grantsFrom } from '../store/grants.js'
+import type { LimitKey } from '../auth/login-limiter.js'
 import { NoContent } from '../schemas/common.js'
 import { GrantBody, GrantParams, IdParams, NoteSchema, Page, PageQuery, TextCreate, TextPatch } from '../schemas/api.js'
 import type { AppServices } from '../services.js'
@@ -23,15 +25,26 @@ export function noteView (note: Note, viewer: string): { id: string, owner: stri
     owner: note.owner,
     title: note.title,
     body: note.body,
-    grants: note.owner === viewer ? note.grants : {},
+    grants: note.owner === viewer ? note.grants : grantsFrom(),
     createdAt: new Date(note.createdAt).toISOString(),
     updatedAt: new Date(note.updatedAt).toISOString()
   }
 }
 
 type Role = 'owner' | 'write' | 'read' | null
+/** An own-property lookup: a user named `constructor` holds no grant it was not given. */
 const roleOf = (note: Note, username: string): Role =>
-  note.owner === username ? 'owner' : (note.grants[username] ?? null)
+  note.owner === username ? 'owner' : grantOf(note.grants, username)
+
+/**
+ * Counts a lookup of a name before it is made (atomically, as login attempts
+ * are); 429 once the key is over its limit. A name that exists is taken back
+ * with loginLimiter.succeeded, so only unknown names count.
+ */
+async function countLookup (s: AppServices, keys: readonly LimitKey[]): Promise<void> {
+  const wait = await s.loginLimiter.attempt(keys, s.now())
+  if (wait > 0) throw new ApiError('RATE_LIMITED', undefined, undefined, { 'retry-after': String(wait) })
+}
 
 export function notesRoutes (scope: FastifyInstance, s: AppServices): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>()
@@ -74,12 +87,17 @@ export function notesRoutes (scope: FastifyInstance, s: AppServices): void {
     return reply.code(204).send(null)
   })
 
-  app.put('/v1/notes/:id/grants/:username', { config: { access: users, errors: ['NOT_FOUND', 'FORBIDDEN', 'USER_NOT_FOUND'] }, schema: { params: GrantParams, body: GrantBody, response: { 200: NoteSchema } } }, async (request) => {
+  app.put('/v1/notes/:id/grants/:username', { config: { access: users, errors: ['NOT_FOUND', 'FORBIDDEN', 'USER_NOT_FOUND', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] }, schema: { params: GrantParams, body: GrantBody, response: { 200: NoteSchema } } }, async (request) => {
     const { id, username } = request.params
     await noteFor(id, who(request), 'owner')
     if (username === who(request)) throw new ApiError('VALIDATION_FAILED', 'params.username: the owner cannot be granted their own note')
-    // Says whether the name exists, as signup's 409 already does; both are rate limited.
+    // Says whether the name exists, as signup's 409 already does: unknown names
+    // are limited per user as signup's are per name (counted before the lookup,
+    // so once over the limit a known name is refused too and 429 tells nothing).
+    const lookups = [{ key: `grantee|${who(request)}`, max: s.config.loginMaxFailures }]
+    await countLookup(s, lookups)
     if (await s.store.findUser(username) === null) throw new ApiError('USER_NOT_FOUND')
+    await s.loginLimiter.succeeded(lookups, s.now())
     const note = await s.store.setGrant(id, username, request.body.access, s.now())
     if (note === null) throw new ApiError('NOT_FOUND', 'No such note')
     return noteView(note, who(request))

@@ -5,12 +5,16 @@
  * frame is fsynced, so no acknowledged write is lost on kill -9 or power loss.
  * Several processes on one machine may share the file (WAL allows one writer
  * and many readers at a time; busy_timeout makes writers queue, not fail).
+ *
+ * The files hold password hashes and private notes, so they are the owner's
+ * alone (0600, see secureFiles), in a DATA_DIR made 0700 when it is made here.
  */
 import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Revocation, SequencedRevocation } from '../auth/revocation.js'
 import { ConflictError, type Access, type Article, type Client, type ClientKind, type Cursor, type NewUser, type Note, type Role, type Store, type User } from './port.js'
+import { grantsFrom } from './grants.js'
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE users (
@@ -104,9 +108,64 @@ const AFTER = '(? IS NULL OR created_at < ? OR (created_at = ? AND id < ?))'
 const cursorArgs = (after: Cursor | null): [number | null, number | null, number | null, string | null] =>
   after === null ? [null, null, null, null] : [after.createdAt, after.createdAt, after.createdAt, after.id]
 
-export function openEmbeddedStore (dataDir: string): Store {
+export interface EmbeddedStoreOptions {
+  /** Where a start-up warning goes (a file readable by others was tightened); by default one JSON log line on stderr. */
+  warn?: (message: string) => void
+}
+
+const stderrWarning = (message: string): void => {
+  process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: message })}\n`)
+}
+
+/** Removes group and other bits from the open file `fd`, warning when there were any. */
+function tighten (fd: number, path: string, warn: (message: string) => void): void {
+  if (process.platform === 'win32') return // no POSIX modes to tighten
+  const mode = fstatSync(fd).mode & 0o777
+  if ((mode & 0o077) === 0) return
+  try {
+    fchmodSync(fd, mode & 0o700)
+  } catch (err) {
+    throw new Error(`${path} is readable by group or others (mode ${mode.toString(8)}) and cannot be changed: ${(err as Error).message}; run chmod 600 on it`)
+  }
+  warn(`${path} was readable by group or others (mode ${mode.toString(8)}); its mode is now ${(mode & 0o700).toString(8)}`)
+}
+
+/**
+ * Makes the database file with mode 0600 before SQLite opens it, so it never
+ * exists with a wider mode (SQLite would make it 0644 under the usual umask).
+ * SQLite gives the -wal and -shm files it makes the database file's mode, so
+ * they follow. Files left readable by others (by an older version, or by
+ * hand) are tightened to owner-only here, with a warning each.
+ */
+function secureFiles (path: string, warn: (message: string) => void): void {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_CREAT, 0o600)
+  try {
+    tighten(fd, path, warn)
+  } finally {
+    closeSync(fd)
+  }
+  for (const companion of [`${path}-wal`, `${path}-shm`]) {
+    let other: number
+    try {
+      other = openSync(companion, constants.O_RDONLY)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw err
+    }
+    try {
+      tighten(other, companion, warn)
+    } finally {
+      closeSync(other)
+    }
+  }
+}
+
+export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOptions = {}): Store {
+  // Only a directory made here gets 0700: an existing DATA_DIR keeps the mode its operator chose.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-  const db = new Database(join(dataDir, 'store.sqlite'), { timeout: 10_000 })
+  const file = join(dataDir, 'store.sqlite')
+  secureFiles(file, options.warn ?? stderrWarning)
+  const db = new Database(file, { timeout: 10_000 })
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = FULL')
   db.pragma('foreign_keys = ON')
@@ -153,11 +212,8 @@ export function openEmbeddedStore (dataDir: string): Store {
   }
   let closed = false
 
-  const toNote = (r: NoteRow): Note => {
-    const grants: Record<string, Access> = {}
-    for (const g of q.grantsOf.all(r.id)) grants[g.username] = g.access
-    return { id: r.id, owner: r.owner, title: r.title, body: r.body, grants, createdAt: r.created_at, updatedAt: r.updated_at }
-  }
+  const toNote = (r: NoteRow): Note =>
+    ({ id: r.id, owner: r.owner, title: r.title, body: r.body, grants: grantsFrom(q.grantsOf.all(r.id)), createdAt: r.created_at, updatedAt: r.updated_at })
   const insertOr409 = (what: string, run: () => void): void => {
     try {
       run()
@@ -197,7 +253,7 @@ export function openEmbeddedStore (dataDir: string): Store {
 
     async createNote (note, now) {
       insertOr409('note', () => q.insertNote.run(note.id, note.owner, note.title, note.body, now, now))
-      return { ...note, grants: {}, createdAt: now, updatedAt: now }
+      return { ...note, grants: grantsFrom(), createdAt: now, updatedAt: now }
     },
     async getNote (id) {
       const row = q.getNote.get(id)

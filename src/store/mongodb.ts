@@ -17,6 +17,7 @@
 import { MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb'
 import type { Revocation, SequencedRevocation } from '../auth/revocation.js'
 import { ConflictError, type Access, type Article, type Client, type ClientKind, type Cursor, type Note, type Role, type Store, type User } from './port.js'
+import { grantsFrom } from './grants.js'
 
 export interface UserDoc { _id: string, passwordHash: string, roles: Role[], disabled: boolean, createdAt: number, updatedAt: number }
 /** One grant. An array of these, not a map keyed by username: usernames may contain '.', which is a path separator in MongoDB field names. */
@@ -72,11 +73,8 @@ export const noteToDoc = (n: Note): NoteDoc => ({
   createdAt: n.createdAt,
   updatedAt: n.updatedAt
 })
-export const docToNote = (d: NoteDoc): Note => {
-  const grants: Record<string, Access> = {}
-  for (const g of d.grants) grants[g.username] = g.access
-  return { id: d._id, owner: d.owner, title: d.title, body: d.body, grants, createdAt: d.createdAt, updatedAt: d.updatedAt }
-}
+export const docToNote = (d: NoteDoc): Note =>
+  ({ id: d._id, owner: d.owner, title: d.title, body: d.body, grants: grantsFrom(d.grants), createdAt: d.createdAt, updatedAt: d.updatedAt })
 
 export const articleToDoc = (a: Article): ArticleDoc => ({
   _id: a.id, title: a.title, body: a.body, author: a.author, createdAt: a.createdAt, updatedAt: a.updatedAt

@@ -33,7 +33,11 @@ export interface Note {
   owner: string
   title: string
   body: string
-  /** grantee username -> access; the owner is never a grantee. */
+  /**
+   * grantee username -> access; the owner is never a grantee. A null-prototype
+   * object (src/store/grants.ts): a username may be `constructor`, so look a
+   * name up with Object.hasOwn (grantOf), never with grants[name] alone.
+   */
   grants: Record<string, Access>
   createdAt: number
   updatedAt: number

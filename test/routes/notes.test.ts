@@ -3,12 +3,13 @@ import t from 'tap'
 import { buildTestApp, signedInject, signupAndLogin, type Credential, type TestApp } from '../helper.js'
 import { issueKey } from '../../src/auth/keys.js'
 import { clientSid } from '../../src/auth/scopes.js'
+import { USERNAME_PATTERN } from '../../src/schemas/common.js'
 
-async function setup (t: Parameters<typeof buildTestApp>[0]): Promise<TestApp & { call: (c: Credential, method: string, url: string, body?: unknown) => Promise<{ status: number, json: any }> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const ctx = await buildTestApp(t)
-  const call = async (c: Credential, method: string, url: string, body?: unknown): Promise<{ status: number, json: any }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function setup (t: Parameters<typeof buildTestApp>[0], env: Record<string, string> = {}): Promise<TestApp & { call: (c: Credential, method: string, url: string, body?: unknown) => Promise<{ status: number, json: any, body: string, headers: Record<string, unknown> }> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const ctx = await buildTestApp(t, { env })
+  const call = async (c: Credential, method: string, url: string, body?: unknown): Promise<{ status: number, json: any, body: string, headers: Record<string, unknown> }> => { // eslint-disable-line @typescript-eslint/no-explicit-any
     const res = await signedInject(ctx.app, ctx.clock, c, { method, url, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
-    return { status: res.statusCode, json: res.body === '' ? null : res.json() }
+    return { status: res.statusCode, json: res.body === '' ? null : res.json(), body: res.body, headers: res.headers }
   }
   return { ...ctx, call }
 }
@@ -153,4 +154,88 @@ t.test('validation: lengths, unknown fields, empty patches', async t => {
   t.equal((await call(alice, 'PATCH', `/v1/notes/${id}`, {})).json.code, 'VALIDATION_FAILED', 'an empty patch')
   t.equal((await call(alice, 'GET', '/v1/notes/bad%20id')).json.code, 'VALIDATION_FAILED', 'an id outside the grammar')
   t.equal((await call(alice, 'GET', `/v1/notes/${'x'.repeat(65)}`)).json.code, 'VALIDATION_FAILED')
+})
+
+// Valid usernames that are also properties of Object.prototype: a plain object
+// of grants answers them with an inherited value ('constructor' today).
+const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype).filter(n => new RegExp(USERNAME_PATTERN).test(n))
+
+t.test('a username that is an Object.prototype property is an ordinary name (api-v1.md, rules that close races)', async t => {
+  t.ok(PROTOTYPE_NAMES.includes('constructor'), 'constructor is a valid username')
+  for (const name of PROTOTYPE_NAMES) {
+    await t.test(name, async t => {
+      const { app, call } = await setup(t)
+      const alice = await signupAndLogin(app, 'alice')
+      const bob = await signupAndLogin(app, 'bob')
+      const probe = await signupAndLogin(app, name)
+      const id = (await call(alice, 'POST', '/v1/notes', { title: 'Plan', body: 'secret' })).json.id as string
+      const missing = await call(probe, 'GET', '/v1/notes/doesnotexist')
+
+      const read = await call(probe, 'GET', `/v1/notes/${id}`)
+      t.equal(read.status, 404, `${name} cannot read another user's note`)
+      t.same(read.json, missing.json, 'exactly like a note that does not exist')
+      for (const [method, url, body] of [['PATCH', `/v1/notes/${id}`, { title: 'x' }], ['DELETE', `/v1/notes/${id}`], ['PUT', `/v1/notes/${id}/grants/bob`, { access: 'read' }], ['DELETE', `/v1/notes/${id}/grants/bob`]] as const) {
+        const res = await call(probe, method, url, body)
+        t.equal(res.status, 404, `${method} ${url} by ${name} is 404, not 403`)
+        t.equal(res.json.code, 'NOT_FOUND')
+      }
+      t.same((await call(probe, 'GET', '/v1/notes')).json, { items: [], next: null }, `${name} lists nothing`)
+      t.equal((await call(alice, 'GET', `/v1/notes/${id}`)).json.title, 'Plan', 'the note is untouched')
+
+      const granted = await call(alice, 'PUT', `/v1/notes/${id}/grants/${name}`, { access: 'read' })
+      t.equal(granted.status, 200, `a grant to ${name} works`)
+      t.match(granted.body, `"grants":{${JSON.stringify(name)}:"read"}`, 'the grant is serialised as an ordinary key')
+      t.strictSame(granted.json.grants, { [name]: 'read' })
+      const both = await call(alice, 'PUT', `/v1/notes/${id}/grants/bob`, { access: 'write' })
+      t.strictSame(both.json.grants, { [name]: 'read', bob: 'write' }, 'next to other grants')
+      t.strictSame((await call(alice, 'GET', `/v1/notes/${id}`)).json.grants, { [name]: 'read', bob: 'write' }, 'and read back')
+      const asProbe = await call(probe, 'GET', `/v1/notes/${id}`)
+      t.equal(asProbe.status, 200, `${name} reads what it was granted`)
+      t.strictSame(asProbe.json.grants, {}, 'a grantee sees {}')
+      t.same((await call(probe, 'GET', '/v1/notes')).json.items.map((n: { id: string }) => n.id), [id], 'and lists it')
+      t.equal((await call(probe, 'PATCH', `/v1/notes/${id}`, { title: 'x' })).status, 403, 'read-only: 403')
+      t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/${name}`, { access: 'write' })).status, 200)
+      t.equal((await call(probe, 'PATCH', `/v1/notes/${id}`, { title: 'edited' })).status, 200, 'a write grant lets it edit')
+      t.equal((await call(probe, 'DELETE', `/v1/notes/${id}`)).status, 403, 'but not delete')
+      t.strictSame((await call(alice, 'DELETE', `/v1/notes/${id}/grants/${name}`)).json.grants, { bob: 'write' }, 'the grant is removed')
+      t.equal((await call(probe, 'GET', `/v1/notes/${id}`)).status, 404, 'and it is a stranger again')
+      t.equal((await call(bob, 'GET', `/v1/notes/${id}`)).status, 200, 'other grants untouched')
+
+      const own = await call(probe, 'POST', '/v1/notes', { title: 'mine', body: '' })
+      t.equal(own.status, 201, `${name} owns notes like anyone`)
+      t.strictSame(own.json.grants, {})
+      t.equal((await call(alice, 'GET', `/v1/notes/${own.json.id as string}`)).status, 404, 'which others cannot see')
+    })
+  }
+})
+
+t.test('granting to unknown names is rate limited per user; known names do not count', async t => {
+  const { app, call, advance } = await setup(t, { LOGIN_MAX_FAILURES: '3', LOGIN_WINDOW_SECONDS: '60' })
+  const alice = await signupAndLogin(app, 'alice')
+  const bob = await signupAndLogin(app, 'bob')
+  await signupAndLogin(app, 'carol')
+  const id = (await call(alice, 'POST', '/v1/notes', { title: 'Plan', body: '' })).json.id as string
+  for (let i = 0; i < 5; i++) {
+    t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/bob`, { access: i % 2 === 0 ? 'read' : 'write' })).status, 200, `grant to an existing name ${i + 1}: not counted`)
+  }
+  for (let i = 0; i < 3; i++) {
+    const res = await call(alice, 'PUT', `/v1/notes/${id}/grants/ghost${i}`, { access: 'read' })
+    t.equal(res.json.code, 'USER_NOT_FOUND', `unknown name ${i + 1} of 3`)
+  }
+  const over = await call(alice, 'PUT', `/v1/notes/${id}/grants/ghost3`, { access: 'read' })
+  t.equal(over.status, 429, 'the next unknown name is refused')
+  t.equal(over.json.code, 'RATE_LIMITED')
+  const wait = Number(over.headers['retry-after'])
+  t.ok(wait > 0 && wait <= 60, `Retry-After within the window (${String(over.headers['retry-after'])})`)
+  const known = await call(alice, 'PUT', `/v1/notes/${id}/grants/carol`, { access: 'read' })
+  t.equal(known.status, 429, 'over the limit an existing name is refused too, so the answer tells nothing')
+  t.strictSame((await call(alice, 'GET', `/v1/notes/${id}`)).json.grants, { bob: 'read' }, 'and no grant was made')
+  t.equal((await call(alice, 'DELETE', `/v1/notes/${id}/grants/bob`)).status, 200, 'removing a grant needs no lookup and is not limited')
+
+  const bobs = (await call(bob, 'POST', '/v1/notes', { title: 'B', body: '' })).json.id as string
+  t.equal((await call(bob, 'PUT', `/v1/notes/${bobs}/grants/ghost0`, { access: 'read' })).json.code, 'USER_NOT_FOUND', 'another user has a count of its own')
+
+  await advance(60_000)
+  t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/ghost4`, { access: 'read' })).json.code, 'USER_NOT_FOUND', 'a new window starts afresh')
+  t.equal((await call(alice, 'PUT', `/v1/notes/${id}/grants/carol`, { access: 'read' })).status, 200)
 })

@@ -6,7 +6,7 @@
  */
 import type { Test } from 'tap'
 import type { Revocation, SequencedRevocation } from '../../src/auth/revocation.js'
-import { ConflictError, type Cursor, type Store } from '../../src/store/port.js'
+import { ConflictError, type Access, type Cursor, type Store } from '../../src/store/port.js'
 
 const T0 = Date.UTC(2026, 0, 1)
 
@@ -17,6 +17,18 @@ const newestFirst = (a: Keyed, b: Keyed): number =>
   b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0)
 const cursorOf = (item: Keyed): Cursor => ({ createdAt: item.createdAt, id: item.id })
 const isAfter = (item: Keyed, c: Cursor): boolean => item.createdAt < c.createdAt || (item.createdAt === c.createdAt && item.id < c.id)
+
+/**
+ * Grants as the port returns them: a null-prototype object (strictSame checks
+ * the prototype too). Built from entries, so that even `__proto__` is an own key.
+ */
+const G = (entries: Record<string, Access> | Array<[string, Access]> = []): Record<string, Access> => {
+  const grants = Object.create(null) as Record<string, Access>
+  for (const [k, v] of Array.isArray(entries) ? entries : Object.entries(entries)) grants[k] = v
+  return grants
+}
+/** Names a plain object answers without an own entry: grants keyed by them must hold only what was granted. */
+const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype)
 
 /** Runs the whole contract against stores made by `open` (each call must return a fresh, empty store). */
 export async function runStoreContract (t: Test, name: string, open: () => Promise<Store>): Promise<void> {
@@ -68,7 +80,7 @@ export async function runStoreContract (t: Test, name: string, open: () => Promi
 
   await t.test(`${name}: notes`, async t => {
     const store = await fresh(t)
-    const base = { id: 'n1', owner: 'alice', title: 'T', body: 'B', grants: {}, createdAt: T0, updatedAt: T0 }
+    const base = { id: 'n1', owner: 'alice', title: 'T', body: 'B', grants: G(), createdAt: T0, updatedAt: T0 }
     t.strictSame(await store.createNote({ id: 'n1', owner: 'alice', title: 'T', body: 'B' }, T0), base, 'createNote returns the note, no grants')
     t.strictSame(await store.getNote('n1'), base, 'getNote reads it back')
     t.equal(await store.getNote('n2'), null, 'unknown id: null')
@@ -93,17 +105,17 @@ export async function runStoreContract (t: Test, name: string, open: () => Promi
     const base = { id: 'n1', owner: 'alice', title: 'T', body: 'B', createdAt: T0, updatedAt: T0 }
     await store.createNote({ id: 'n1', owner: 'alice', title: 'T', body: 'B' }, T0)
 
-    t.strictSame(await store.setGrant('n1', 'bob', 'read', T0 + 1), { ...base, grants: { bob: 'read' }, updatedAt: T0 + 1 }, 'grant read')
-    t.strictSame(await store.setGrant('n1', 'bob', 'write', T0 + 2), { ...base, grants: { bob: 'write' }, updatedAt: T0 + 2 }, 'upgrade to write replaces, not duplicates')
+    t.strictSame(await store.setGrant('n1', 'bob', 'read', T0 + 1), { ...base, grants: G({ bob: 'read' }), updatedAt: T0 + 1 }, 'grant read')
+    t.strictSame(await store.setGrant('n1', 'bob', 'write', T0 + 2), { ...base, grants: G({ bob: 'write' }), updatedAt: T0 + 2 }, 'upgrade to write replaces, not duplicates')
     // Dotted names must survive as names, not as nested paths.
-    t.strictSame(await store.setGrant('n1', 'carl.d', 'read', T0 + 3), { ...base, grants: { bob: 'write', 'carl.d': 'read' }, updatedAt: T0 + 3 }, 'a dotted username')
+    t.strictSame(await store.setGrant('n1', 'carl.d', 'read', T0 + 3), { ...base, grants: G({ bob: 'write', 'carl.d': 'read' }), updatedAt: T0 + 3 }, 'a dotted username')
     t.strictSame(await store.setGrant('n1', 'carl', 'write', T0 + 4),
-      { ...base, grants: { bob: 'write', 'carl.d': 'read', carl: 'write' }, updatedAt: T0 + 4 }, 'a name that is a prefix of a dotted one')
-    t.strictSame(await store.setGrant('n1', 'bob', null, T0 + 5), { ...base, grants: { 'carl.d': 'read', carl: 'write' }, updatedAt: T0 + 5 }, 'remove one grant')
-    t.strictSame(await store.setGrant('n1', 'carl', null, T0 + 6), { ...base, grants: { 'carl.d': 'read' }, updatedAt: T0 + 6 }, 'removing carl keeps carl.d')
-    t.strictSame(await store.setGrant('n1', 'zed', null, T0 + 7), { ...base, grants: { 'carl.d': 'read' }, updatedAt: T0 + 7 }, 'removing an absent grant changes no grant')
-    t.strictSame(await store.getNote('n1'), { ...base, grants: { 'carl.d': 'read' }, updatedAt: T0 + 7 }, 'getNote shows the grants')
-    t.strictSame(await store.updateNote('n1', { title: 'T2' }, T0 + 8), { ...base, title: 'T2', grants: { 'carl.d': 'read' }, updatedAt: T0 + 8 }, 'updateNote keeps grants')
+      { ...base, grants: G({ bob: 'write', 'carl.d': 'read', carl: 'write' }), updatedAt: T0 + 4 }, 'a name that is a prefix of a dotted one')
+    t.strictSame(await store.setGrant('n1', 'bob', null, T0 + 5), { ...base, grants: G({ 'carl.d': 'read', carl: 'write' }), updatedAt: T0 + 5 }, 'remove one grant')
+    t.strictSame(await store.setGrant('n1', 'carl', null, T0 + 6), { ...base, grants: G({ 'carl.d': 'read' }), updatedAt: T0 + 6 }, 'removing carl keeps carl.d')
+    t.strictSame(await store.setGrant('n1', 'zed', null, T0 + 7), { ...base, grants: G({ 'carl.d': 'read' }), updatedAt: T0 + 7 }, 'removing an absent grant changes no grant')
+    t.strictSame(await store.getNote('n1'), { ...base, grants: G({ 'carl.d': 'read' }), updatedAt: T0 + 7 }, 'getNote shows the grants')
+    t.strictSame(await store.updateNote('n1', { title: 'T2' }, T0 + 8), { ...base, title: 'T2', grants: G({ 'carl.d': 'read' }), updatedAt: T0 + 8 }, 'updateNote keeps grants')
 
     t.equal(await store.setGrant('nope', 'bob', 'read', T0), null, 'grant on no note: null')
     t.equal(await store.setGrant('nope', 'bob', null, T0), null, 'removal on no note: null')
@@ -116,8 +128,8 @@ export async function runStoreContract (t: Test, name: string, open: () => Promi
     const users = Array.from({ length: 20 }, (_, i) => `user.${i}`)
     const results = await Promise.all(users.map(async (u, i) => await store.setGrant('n1', u, i % 2 === 0 ? 'read' : 'write', T0 + 1)))
     t.ok(results.every(n => n !== null), 'every call found the note')
-    const expected = Object.fromEntries(users.map((u, i) => [u, i % 2 === 0 ? 'read' : 'write']))
-    t.strictSame((await store.getNote('n1'))?.grants, expected, 'all 20 grants are present')
+    const expected: Record<string, Access> = Object.fromEntries(users.map((u, i) => [u, i % 2 === 0 ? 'read' : 'write']))
+    t.strictSame((await store.getNote('n1'))?.grants, G(expected), 'all 20 grants are present')
 
     // Removals racing with additions: each touches only its own entry.
     const removed = users.slice(0, 10)
@@ -129,7 +141,7 @@ export async function runStoreContract (t: Test, name: string, open: () => Promi
     const after = { ...expected }
     for (const u of removed) delete after[u]
     for (const u of added) after[u] = 'read'
-    t.strictSame((await store.getNote('n1'))?.grants, after, 'removals and additions all applied')
+    t.strictSame((await store.getNote('n1'))?.grants, G(after), 'removals and additions all applied')
   })
 
   await t.test(`${name}: listNotesFor covers owned and granted notes`, async t => {
@@ -154,7 +166,7 @@ export async function runStoreContract (t: Test, name: string, open: () => Promi
     t.strictSame(await ids('dave'), [], 'a stranger sees nothing')
 
     const notes = await store.listNotesFor('alice', null, 100)
-    t.strictSame(notes[0], { id: 'b3', owner: 'bob', title: 'b3', body: '', grants: { alice: 'write' }, createdAt: T0 + 6, updatedAt: T0 + 8 }, 'items are whole notes')
+    t.strictSame(notes[0], { id: 'b3', owner: 'bob', title: 'b3', body: '', grants: G({ alice: 'write' }), createdAt: T0 + 6, updatedAt: T0 + 8 }, 'items are whole notes')
 
     t.strictSame(await ids('alice', null, 2), ['b3', 'a2'], 'limit')
     t.strictSame(await ids('alice', { createdAt: T0 + 3, id: 'a2' }, 2), ['b1', 'a1'], 'the page after a cursor')
@@ -164,6 +176,45 @@ export async function runStoreContract (t: Test, name: string, open: () => Promi
     t.strictSame(await ids('alice'), ['b3', 'a2', 'a1'], 'a removed grant removes the note from the list')
     await store.deleteNote('b3')
     t.strictSame(await ids('alice'), ['a2', 'a1'], 'a deleted note leaves the grantee list')
+  })
+
+  await t.test(`${name}: grants keyed by names that are Object.prototype properties`, async t => {
+    const store = await fresh(t)
+    const created = await store.createNote({ id: 'n1', owner: 'alice', title: 'T', body: 'B' }, T0)
+    t.equal(Object.getPrototypeOf(created.grants), null, 'createNote: grants is a null-prototype object')
+    t.equal(Object.getPrototypeOf((await store.getNote('n1'))?.grants), null, 'getNote: the same')
+    await store.createNote({ id: 'n2', owner: 'bob', title: 'T', body: 'B' }, T0 + 1)
+    for (const who of PROTOTYPE_NAMES) {
+      const note = await store.getNote('n1')
+      t.notOk(note !== null && Object.hasOwn(note.grants, who), `no grant for ${who} before one is made`)
+      t.equal(note?.grants[who], undefined, `grants[${JSON.stringify(who)}] finds nothing`)
+      t.strictSame(await store.listNotesFor(who, null, 10), [], `${who} lists nothing`)
+    }
+
+    const entries: Array<[string, Access]> = []
+    let at = T0 + 10
+    for (const [i, who] of PROTOTYPE_NAMES.entries()) {
+      const access: Access = i % 2 === 0 ? 'read' : 'write'
+      entries.push([who, access])
+      const note = await store.setGrant('n1', who, access, at)
+      t.strictSame(note?.grants, G(entries), `setGrant to ${who} returns it as an own entry`)
+      t.equal(Object.getPrototypeOf(note?.grants), null, 'still null-prototype')
+      at++
+    }
+    t.ok(PROTOTYPE_NAMES.includes('__proto__'), '__proto__ among them')
+    const read = await store.getNote('n1')
+    t.strictSame(read?.grants, G(entries), 'getNote: every grant, __proto__ included')
+    t.strictSame(Object.keys(read?.grants ?? {}).sort(), [...PROTOTYPE_NAMES].sort(), 'each an own key')
+    t.equal(JSON.parse(JSON.stringify(read?.grants)).constructor, 'read', 'serialises as an ordinary key')
+    t.strictSame((await store.listNotesFor('constructor', null, 10)).map(n => n.id), ['n1'], 'a grantee named constructor lists the note granted to it')
+    t.strictSame((await store.listNotesFor('__proto__', null, 10))[0]?.grants, G(entries), 'list items carry the same grants')
+    t.strictSame((await store.updateNote('n1', { body: 'B2' }, at))?.grants, G(entries), 'updateNote keeps them')
+    t.strictSame((await store.getNote('n2'))?.grants, G(), 'another note has none')
+
+    const rest = entries.filter(([who]) => who !== 'constructor' && who !== '__proto__')
+    await store.setGrant('n1', 'constructor', null, at + 1)
+    t.strictSame((await store.setGrant('n1', '__proto__', null, at + 2))?.grants, G(rest), 'removing constructor and __proto__ removes only them')
+    t.strictSame(await store.listNotesFor('constructor', null, 10), [], 'constructor no longer lists it')
   })
 
   await t.test(`${name}: notes paging is stable under inserts and deletes`, async t => {
