@@ -88,7 +88,7 @@ function toApiError (error: FastifyError & { validation?: ErrorObject[], validat
   if (error.validation !== undefined) {
     return new ApiError('VALIDATION_FAILED', validationMessage(error.validation, error.validationContext ?? 'request'))
   }
-  const mapped = BY_FASTIFY_CODE[error.code]
+  const mapped = Object.hasOwn(BY_FASTIFY_CODE, error.code) ? BY_FASTIFY_CODE[error.code] : undefined
   if (mapped !== undefined) return new ApiError(mapped)
   if (isErrorCode(error.code)) return new ApiError(error.code)
   const status = error.statusCode ?? 500

@@ -67,7 +67,8 @@ export async function run (argv: readonly string[], io: Io): Promise<number> {
       io.stdout(`${USAGE}\n`)
       return 0
     }
-    const spec = COMMANDS[command]
+    // Own properties only: `signed-api constructor` is an unknown command, not Object's constructor.
+    const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
     if (spec === undefined) throw new ArgError(`unknown command ${JSON.stringify(command)} (signup, login, whoami, refresh, logout, request, verify)`)
     const parsed = parseArgs([...argv.slice(0, index), ...argv.slice(index + 1)], spec)
     return await dispatch(command, parsed, io)

@@ -104,6 +104,9 @@ t.test('every bad argument: exit 2, one line on stderr, no stack', async t => {
   const cases: Array<[string, string[], RegExp, Record<string, string>?, string?]> = [
     ['no command', [], /missing command/],
     ['unknown command', ['frob'], /unknown command "frob"/],
+    ['a command named like an Object property', ['constructor'], /unknown command "constructor"/],
+    ['toString as a command', ['toString'], /unknown command "toString"/],
+    ['__proto__ as a command', ['__proto__'], /unknown command "__proto__"/],
     ['request without arguments', ['request'], /missing METHOD TARGET/],
     ['request without target', ['request', 'GET'], /missing TARGET/],
     ['extra argument', ['request', 'GET', '/x', 'extra'], /unexpected argument "extra"/],
