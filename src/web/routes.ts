@@ -118,7 +118,7 @@ export async function webRoutes (app: FastifyInstance, s: AppServices, opts: Web
         body: rawBody(request),
         contentType: request.headers['content-type'],
         ip: request.ip,
-        // With SIGNUP=client these need a client signature: the website is the server's own app.
+        // With SIGNUP=client login needs a client signature: the website signs it with its own app key (signup never gets here then).
         cred: config.signup === 'client' ? webApp : undefined,
         ...(vouch === undefined ? {} : { headers: vouch.header })
       })
@@ -140,11 +140,15 @@ export async function webRoutes (app: FastifyInstance, s: AppServices, opts: Web
       validatorCompiler: NOT_VALIDATED_HERE,
       schema: {
         summary: 'Website: create an account (performs POST /auth/signup)',
-        description: 'Same-origin only (`Sec-Fetch-Site: same-origin`, else `Origin` equal to this server\'s): a cross-site request is 403 `CSRF_REJECTED`. The body is passed to `POST /auth/signup` byte for byte and its answer returned, under the same rules (HTTPS only, rate limits, `SIGNUP`).',
+        description: 'Same-origin only (`Sec-Fetch-Site: same-origin`, else `Origin` equal to this server\'s): a cross-site request is 403 `CSRF_REJECTED`. The body is passed to `POST /auth/signup` byte for byte and its answer returned, under the same rules (HTTPS only, rate limits, `SIGNUP`). With `SIGNUP=client` or `SIGNUP=closed` it is 403 `SIGNUP_CLOSED`: the website is not an app, so it signs no signups.',
         body: Credentials,
         response: { 201: Type.Object({ username: Type.String() }) }
       }
-    }, async (request, reply) => passBack(reply, await credentialRequest(request, '/auth/signup')))
+    }, async (request, reply) => {
+      // With SIGNUP=client only an app may sign a signup: the website's own key would prove no app is calling (api-v1.md).
+      if (config.signup === 'client') throw new ApiError('SIGNUP_CLOSED', 'Signup is open to apps only on this server; the website creates no accounts')
+      return passBack(reply, await credentialRequest(request, '/auth/signup'))
+    })
 
     scope.post('/web/login', {
       config: { errors: ['CSRF_REJECTED', 'AUTH_INVALID_CREDENTIALS', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE', 'NOT_READY'] },
