@@ -6,7 +6,7 @@
  *   POST /web/login         performs POST /auth/login; the key goes into a sealed cookie
  *   POST /web/logout        performs POST /auth/logout; clears the cookie
  *   *    /web/api/<path>    performs <path>, signed with the session's key
- *                           (visitors: GET /v1/public/... with the server's app:web key)
+ *                           (visitors: GET /v1/public/... with the server's app:web keys)
  *
  * Every API request is made with `app.inject` against the real route, signed
  * per protocol-v1.md, so it passes the very checks a mobile app's request
@@ -20,7 +20,7 @@ import { parseKeyId } from '../auth/keys.js'
 import { Credentials } from '../schemas/common.js'
 import type { AppServices } from '../services.js'
 import { clearedCookie, COOKIE_NAME, cookieSealer, readCookie, sessionCookie, sessionDeadline, type WebSession } from './session-cookie.js'
-import { dispatcher, injectableTarget, webAppCredential, type Credential } from './dispatch.js'
+import { dispatcher, injectableTarget, maxAheadMs, WebKeyPool, webAppCredentials, type Credential } from './dispatch.js'
 import { isSameOrigin, STATE_CHANGING } from './csrf.js'
 import { vouchHttps } from './https-vouch.js'
 import { staticRoutes, type StaticDirs } from './static.js'
@@ -66,7 +66,8 @@ export async function webRoutes (app: FastifyInstance, s: AppServices, opts: Web
   const refreshWithin = keyTtlMs / 4
   const sealer = cookieSealer(s.keyring, config.audience)
   const dispatch = dispatcher(app, { now: s.now, publicPathPrefix: config.publicPathPrefix })
-  const webApp = webAppCredential(s.keyring, config.audience)
+  /** The app:web keys visitors' requests (and, with SIGNUP=client, logins) are signed with. */
+  const webApp = new WebKeyPool(webAppCredentials(s.keyring, config.audience), maxAheadMs(config.clockSkewMs))
 
   /** One Set-Cookie per answer: a later decision (refreshed, then ended) replaces an earlier one. */
   function setCookie (reply: FastifyReply, value: string): void {
@@ -212,14 +213,14 @@ export async function webRoutes (app: FastifyInstance, s: AppServices, opts: Web
       schema: {
         summary: 'Website: perform an API request as the logged-in user',
         params: { type: 'object', properties: { '*': { type: 'string', description: 'The API path and query to perform, without its leading "/"' } }, required: ['*'] },
-        description: '`/web/api/<path>` performs the API request `<path>` (for example `GET /web/api/v1/notes?limit=5` performs `GET /v1/notes?limit=5`) with the same method and body bytes, signed per protocol-v1.md with the key in the `__Host-session` cookie, and answers with the API\'s status, JSON and `WWW-Authenticate`/`Retry-After`/`Allow`. `<path>` may be `/v1/...`, `/auth/whoami` or `/auth/password`; anything else is 404 `NOT_FOUND`. Without a cookie (visitors) `GET /v1/public/...` is signed with the server\'s own `app:web` client key (scope `public:read`) and anything else is sent unsigned (401 `AUTH_MISSING`). A key near its end is refreshed through `POST /auth/refresh` (a new cookie is set), up to `SESSION_MAX_SECONDS`; when the API answers `AUTH_KEY_EXPIRED`, `AUTH_KEY_REVOKED` or `AUTH_BAD_SIGNATURE` the cookie is cleared. State-changing methods are same-origin only (403 `CSRF_REJECTED`). Every answer of `/web/api`, `/web/signup`, `/web/login` and `/web/logout`, errors included, carries `Cache-Control: no-store` and `Vary: Cookie`.'
+        description: '`/web/api/<path>` performs the API request `<path>` (for example `GET /web/api/v1/notes?limit=5` performs `GET /v1/notes?limit=5`) with the same method and body bytes, signed per protocol-v1.md with the key in the `__Host-session` cookie, and answers with the API\'s status, JSON and `WWW-Authenticate`/`Retry-After`/`Allow`. `<path>` may be `/v1/...`, `/auth/whoami` or `/auth/password`; anything else is 404 `NOT_FOUND`. Without a cookie (visitors) `GET /v1/public/...` is signed with one of the server\'s own `app:web` client keys (scope `public:read`) and anything else is sent unsigned (401 `AUTH_MISSING`); when visitors come faster than those keys can sign without running ahead of the clock, 503 `NOT_READY` with `Retry-After`. A key near its end is refreshed through `POST /auth/refresh` (a new cookie is set), up to `SESSION_MAX_SECONDS`; when the API answers `AUTH_KEY_EXPIRED`, `AUTH_KEY_REVOKED` or `AUTH_BAD_SIGNATURE` the cookie is cleared. State-changing methods are same-origin only (403 `CSRF_REJECTED`). Every answer of `/web/api`, `/web/signup`, `/web/login` and `/web/logout`, errors included, carries `Cache-Control: no-store` and `Vary: Cookie`.'
       } as FastifySchema,
       handler: async (request, reply) => {
         const target = request.url.slice(API_PREFIX.length)
         if (!injectableTarget(target)) throw new ApiError('BAD_REQUEST_TARGET', 'The path must not hold dot segments or bytes a URL parser re-encodes')
         if (!ALLOWED(target)) throw new ApiError('NOT_FOUND', 'Not available through /web/api')
         const session = sessionOf(request, reply)
-        let cred: Credential | undefined
+        let cred: Credential | WebKeyPool | undefined
         if (session === null) {
           cred = PUBLIC_READ(request.method, target) ? webApp : undefined
         } else {
