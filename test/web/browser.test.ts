@@ -219,3 +219,30 @@ t.test('the web app in chromium: accounts, notes, sharing, public articles; the 
   t.same(await page.evaluate(() => [localStorage.length, sessionStorage.length]), [0, 0], 'nothing kept in browser storage')
   t.same(problems, [], 'no console errors, CSP violations or page errors')
 })
+
+t.test('with SIGNUP=client the page says why it cannot create an account and stops offering the form', async t => {
+  compileClient()
+  const dataDir = tempDir(t, 'signed-api-web-')
+  const server = await startServer(t, { DATA_DIR: dataDir, TLS: 'on', SIGNUP: 'client' })
+  await server.waitFor(/"msg":"listening"/)
+  const userDataDir = mkdtempSync(join(tmpdir(), 'signed-api-chromium-'))
+  t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
+  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath(),
+    headless: true,
+    ignoreHTTPSErrors: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors']
+  })
+  t.teardown(() => context.close())
+  const page: Page = context.pages()[0] ?? await context.newPage()
+  await page.goto(server.url)
+  await page.locator('body[data-ready="true"]').waitFor()
+  const signUpForm = page.locator('#signup-form')
+  await signUpForm.getByLabel('Username').fill('carol')
+  await signUpForm.getByLabel('Password').fill(PASSWORD)
+  await signUpForm.getByRole('button', { name: 'Create account' }).click()
+  await page.locator('#error').filter({ hasText: 'Creating the account failed. New accounts cannot be created on this website. If you already have an account, log in.' }).waitFor()
+  await signUpForm.waitFor({ state: 'hidden' })
+  t.equal(await page.locator('#account-title').textContent(), 'Log in')
+  t.equal(await page.locator('#login-form').isVisible(), true, 'the login form stays')
+})

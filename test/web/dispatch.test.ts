@@ -7,6 +7,7 @@ import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { MemoryReplayCache, type ReplayCache } from '../../src/auth/replay.js'
 import { injectableTarget, webAppCredential } from '../../src/web/dispatch.js'
+import { issueKey } from '../../src/auth/keys.js'
 import { buildTestApp, login, signedInject, viaHttps, type Credential, type ManualClock } from '../helper.js'
 import { browser, cookiePair, PASSWORD, setCookieOf, webApi, webLogin, webSignup, webUser } from './web-helper.js'
 
@@ -259,19 +260,30 @@ t.test('signup and login: HTTPS only, the same answers, the same failure limits 
   t.match(setCookieOf(elsewhere), /^__Host-session=/)
 })
 
-t.test('SIGNUP=closed refuses web signups; SIGNUP=client lets the website (the server\'s own app) sign them', async t => {
+t.test('SIGNUP=closed refuses web signups', async t => {
   const closed = await buildTestApp(t, { env: { SIGNUP: 'closed' } })
   const refused = await webSignup(closed.app, 'alice')
   t.equal(refused.statusCode, 403)
   t.equal(refused.json().code, 'SIGNUP_CLOSED')
+})
 
-  const client = await buildTestApp(t, { env: { SIGNUP: 'client' } })
-  const unsigned = await client.app.inject({ method: 'POST', url: '/auth/signup', headers: viaHttps({ 'content-type': 'application/json' }), payload: JSON.stringify({ username: 'alice', password: PASSWORD }) })
+t.test('SIGNUP=client: /web/signup is 403 SIGNUP_CLOSED (the website is no app), /web/login still works', async t => {
+  const { app, clock, keyring, config } = await buildTestApp(t, { env: { SIGNUP: 'client' } })
+  const unsigned = await app.inject({ method: 'POST', url: '/auth/signup', headers: viaHttps({ 'content-type': 'application/json' }), payload: JSON.stringify({ username: 'alice', password: PASSWORD }) })
   t.equal(unsigned.json().code, 'AUTH_MISSING', 'the API wants a client signature')
-  t.equal((await webSignup(client.app, 'alice')).statusCode, 201)
-  const res = await webLogin(client.app, 'alice')
+  const refused = await webSignup(app, 'alice')
+  t.equal(refused.statusCode, 403, 'the website\'s own key does not sign signups')
+  t.equal(refused.json().code, 'SIGNUP_CLOSED')
+  t.equal(refused.headers['set-cookie'], undefined)
+  t.equal((await webLogin(app, 'alice')).json().code, 'AUTH_INVALID_CREDENTIALS', 'no account was made')
+  // An account made by a real app (a registered client's signature) logs in through the website.
+  const key = issueKey(keyring, config.audience, 'app:ios', { kind: 'app', sessionStart: clock.now(), issuedAt: clock.now(), expiresAt: null, sid: '1-r' })
+  const appCred = { username: 'app:ios', keyId: key.keyId, signingKey: key.signingKey }
+  const made = await signedInject(app, clock, appCred, { method: 'POST', url: '/auth/signup', body: JSON.stringify({ username: 'alice', password: PASSWORD }), headers: viaHttps({ 'content-type': 'application/json' }) })
+  t.equal(made.statusCode, 201)
+  const res = await webLogin(app, 'alice')
   t.equal(res.statusCode, 200)
-  t.equal((await webApi(client.app, cookiePair(res), 'GET', '/auth/whoami')).json().username, 'alice')
+  t.equal((await webApi(app, cookiePair(res), 'GET', '/auth/whoami')).json().username, 'alice')
 })
 
 t.test('behind a proxy that strips PUBLIC_PATH_PREFIX, requests are signed with the prefix the verifier adds back', async t => {

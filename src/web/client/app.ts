@@ -18,6 +18,7 @@ const ui = {
   status: byId<HTMLParagraphElement>('status'),
   error: byId<HTMLParagraphElement>('error'),
   account: byId<HTMLElement>('account'),
+  accountTitle: byId<HTMLHeadingElement>('account-title'),
   loginForm: byId<HTMLFormElement>('login-form'),
   signupForm: byId<HTMLFormElement>('signup-form'),
   notes: byId<HTMLElement>('notes'),
@@ -113,6 +114,11 @@ ui.loginForm.addEventListener('submit', (event) => {
   })
 })
 
+function hideSignup (): void {
+  ui.signupForm.hidden = true
+  ui.accountTitle.textContent = 'Log in'
+}
+
 ui.signupForm.addEventListener('submit', (event) => {
   event.preventDefault()
   const username = field(ui.signupForm, 'username').value.trim()
@@ -122,6 +128,8 @@ ui.signupForm.addEventListener('submit', (event) => {
       await web('POST', 'signup', { username, password: password.value })
     } catch (err) {
       fail(err, 'Creating the account')
+      // This server makes no accounts through the website (SIGNUP=client or closed): stop offering the form.
+      if (err instanceof ApiFailure && err.code === 'SIGNUP_CLOSED') hideSignup()
       return
     }
     try {

@@ -27,7 +27,7 @@ const MESSAGES: Record<string, string> = {
   AUTH_REPLAY: 'This request was already sent once. Please check whether it took effect before trying again.',
   AUTH_INVALID_CREDENTIALS: 'Wrong username or password.',
   USERNAME_TAKEN: 'That username is taken. Please choose another one.',
-  SIGNUP_CLOSED: 'Creating accounts is closed on this server.',
+  SIGNUP_CLOSED: 'New accounts cannot be created on this website. If you already have an account, log in.',
   HTTPS_REQUIRED: 'Logging in and signing up need a secure (https://) connection.',
   BODY_TOO_LARGE: 'That is too long to save. Please shorten it.',
   NOT_FOUND: 'This note does not exist any more, or it is no longer shared with you.',
