@@ -61,6 +61,22 @@ function userKey (s: AppServices, username: string, session: { sessionStart: num
   })
 }
 
+/**
+ * After a successful login with a hash of an older kind or cost (scrypt, or
+ * Argon2id with other parameters): stores a current hash of the same password.
+ * Compare-and-set on the hash just verified, so a password changed meanwhile
+ * is never overwritten. A failure only leaves the old hash: the login goes on.
+ */
+async function upgradeHash (s: AppServices, request: FastifyRequest, username: string, oldHash: string, password: string): Promise<void> {
+  try {
+    const replaced = await s.store.replacePasswordHash(username, oldHash, await s.passwords.hash(password), s.now())
+    if (replaced) request.log.info({ username }, 'password hash upgraded to the current parameters')
+  } catch (err) {
+    // The error's name only: a store error may quote the document or the filter, which hold hashes.
+    request.log.warn({ username, error: err instanceof Error ? err.name : 'unknown' }, 'password hash upgrade failed; the old hash stays')
+  }
+}
+
 /** POST /auth/signup and POST /auth/login. */
 export function credentialRoutes (scope: FastifyInstance, s: AppServices): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>()
@@ -110,6 +126,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
     const ok = user === null ? await s.passwords.verifyDummy(password) : await s.passwords.verify(password, user.passwordHash)
     if (user === null || !ok || user.disabled) throw new ApiError('AUTH_INVALID_CREDENTIALS')
     await s.loginLimiter.succeeded(keys, now)
+    if (s.passwords.needsRehash(user.passwordHash)) await upgradeHash(s, request, user.username, user.passwordHash, password)
     const key = userKey(s, username, { sessionStart: now, sid: newSessionId() }, now)
     request.log.info({ username }, 'user logged in')
     return keyAnswer(reply, username, key)
