@@ -115,6 +115,9 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
     onRequest: async (request) => { requireHttps(request) }
   }, async (request, reply) => {
     const { username, password } = request.body
+    // The session starts here, before the user is read. A password change or a disable takes its
+    // cut-off after its write, so if this login read the old hash or the enabled flag, its
+    // sessionStart is at or before that cut-off and the change revokes the key issued below.
     const now = s.now()
     const keys = [
       { key: `login|${request.ip}|${username}`, max: config.loginMaxFailures },
@@ -170,16 +173,19 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
     schema: { body: PasswordChange, response: { 204: NoContent } }
   }, async (request, reply) => {
     const p = request.principal as Principal
-    const now = s.now()
     const keys = [{ key: `password|${p.name}`, max: config.loginMaxFailures }]
     await countAttempt(s, keys)
     const user = await s.store.findUser(p.name)
     const ok = user !== null && await s.passwords.verify(request.body.password, user.passwordHash)
     if (user === null || !ok) throw new ApiError('AUTH_INVALID_CREDENTIALS', 'The current password is wrong')
-    await s.loginLimiter.succeeded(keys, now)
-    await s.store.setPassword(p.name, await s.passwords.hash(request.body.newPassword), now)
-    // Every session that began up to now ends, this one included.
-    await s.revoke({ principal: p.name, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 })
+    await s.loginLimiter.succeeded(keys, s.now())
+    const newHash = await s.passwords.hash(request.body.newPassword)
+    await s.store.setPassword(p.name, newHash, s.now())
+    // The cut-off is read only once the new hash is stored. A login that read the old hash took its
+    // sessionStart before that read, so at or before this instant: every session that began up to
+    // now ends (this one included, and such a login's), `+ 1` covering the same millisecond.
+    const cutoff = s.now()
+    await s.revoke({ principal: p.name, sid: null, before: cutoff + 1, effectiveAt: cutoff, expiresAt: cutoff + config.sessionMaxSeconds * 1000 })
     request.log.info({ username: p.name }, 'password changed; sessions revoked')
     return reply.code(204).send(null)
   })

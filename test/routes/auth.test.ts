@@ -223,6 +223,68 @@ t.test('ADMIN_USERNAME/ADMIN_PASSWORD create the admin at start, once', async t 
   t.ok((await login(app, 'root', 'admin password 1')).keyId)
 })
 
+t.test('a login with the old password that races a password change never keeps its key', async t => {
+  const change = { password: 'correct horse battery', newPassword: 'brand new secret' }
+  // The change is paused while it hashes the new password, then while it writes it; a login with the
+  // old password runs through meanwhile, 10 ms after the change began, and reads the old hash.
+  for (const step of ['hashing the new password', 'writing the new hash'] as const) {
+    await t.test(step, async t => {
+      const reached = deferred()
+      const release = deferred()
+      let pauseHash = false
+      const hasher: PasswordHasher = {
+        ...fastPasswords,
+        async hash (p) {
+          if (pauseHash) { pauseHash = false; reached.resolve(); await release.promise }
+          return await fastPasswords.hash(p)
+        }
+      }
+      const { app, clock, store, advance } = await buildTestApp(t, { deps: { passwords: hasher } })
+      const a = await signupAndLogin(app, 'alice')
+      if (step === 'hashing the new password') {
+        pauseHash = true
+      } else {
+        const setPassword = store.setPassword.bind(store)
+        store.setPassword = async (...args) => { reached.resolve(); await release.promise; return await setPassword(...args) }
+      }
+      const changing = signedInject(app, clock, a, { method: 'POST', url: '/auth/password', body: JSON.stringify(change) })
+      await reached.promise
+      clock.advance(10)
+      const raced = await login(app, 'alice', change.password)
+      release.resolve()
+      t.equal((await changing).statusCode, 204)
+      await advance(1)
+      const res = await signedInject(app, clock, raced, { method: 'GET', url: '/auth/whoami' })
+      t.equal(res.statusCode, 401, 'the raced login\'s key is refused')
+      t.equal(res.json().code, 'AUTH_KEY_REVOKED')
+      const fresh = await login(app, 'alice', change.newPassword)
+      t.equal((await signedInject(app, clock, fresh, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'a login with the new password after the change works')
+    })
+  }
+
+  await t.test('a login that read the old hash before the change and issues its key after it', async t => {
+    const { app, clock, store, advance } = await buildTestApp(t)
+    const a = await signupAndLogin(app, 'alice')
+    const readDone = deferred()
+    const release = deferred()
+    let pauseRead = true
+    const findUser = store.findUser.bind(store)
+    store.findUser = async (name) => {
+      const user = await findUser(name)
+      if (pauseRead) { pauseRead = false; readDone.resolve(); await release.promise }
+      return user
+    }
+    const logging = login(app, 'alice', change.password)
+    await readDone.promise
+    clock.advance(10)
+    t.equal((await signedInject(app, clock, a, { method: 'POST', url: '/auth/password', body: JSON.stringify(change) })).statusCode, 204)
+    release.resolve()
+    const raced = await logging
+    await advance(1)
+    t.equal((await signedInject(app, clock, raced, { method: 'GET', url: '/auth/whoami' })).json().code, 'AUTH_KEY_REVOKED')
+  })
+})
+
 t.test('256-character passwords (1 KiB of UTF-8) sign up and log in; 257 are refused', async t => {
   const { app } = await buildTestApp(t)
   const long = '\u{1D11E}'.repeat(256)
