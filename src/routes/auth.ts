@@ -13,6 +13,7 @@ import { ConflictError } from '../store/port.js'
 import { Credentials, KeyResponse, NoContent, Password } from '../schemas/common.js'
 import type { AppServices } from '../services.js'
 import { isVouchedHttps } from '../web/https-vouch.js'
+import { limitAddress } from '../auth/address.js'
 
 const WhoAmI = Type.Object({
   username: Type.String(),
@@ -119,9 +120,11 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
     // cut-off after its write, so if this login read the old hash or the enabled flag, its
     // sessionStart is at or before that cut-off and the change revokes the key issued below.
     const now = s.now()
+    // An IPv6 client is counted by its /64 network (src/auth/address.ts).
+    const address = limitAddress(request.ip)
     const keys = [
-      { key: `login|${request.ip}|${username}`, max: config.loginMaxFailures },
-      { key: `login|${request.ip}`, max: config.loginMaxFailures * 5 }
+      { key: `login|${address}|${username}`, max: config.loginMaxFailures },
+      { key: `login|${address}`, max: config.loginMaxFailures * 5 }
     ]
     await countAttempt(s, keys)
     const user = await s.store.findUser(username)

@@ -223,6 +223,18 @@ t.test('ADMIN_USERNAME/ADMIN_PASSWORD create the admin at start, once', async t 
   t.ok((await login(app, 'root', 'admin password 1')).keyId)
 })
 
+t.test('failed logins are counted per IPv6 /64 network, not per address', async t => {
+  const { app } = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '3', TRUST_PROXY: '127.0.0.1,2001:db8::/32' } })
+  await signup(app, 'alice')
+  const attempt = async (remoteAddress: string, password = 'wrong password'): Promise<number> =>
+    (await app.inject({ method: 'POST', url: '/auth/login', remoteAddress, headers: viaHttps(), payload: { username: 'alice', password } })).statusCode
+  const answers = []
+  for (const address of ['2001:db8::1', '2001:db8::2', '2001:db8::ab:cd:ef:3', '2001:db8::4']) answers.push(await attempt(address))
+  t.same(answers, [401, 401, 401, 429], 'four addresses of one /64 share one budget of 3')
+  t.equal(await attempt('2001:db8::5', 'correct horse battery'), 429, 'the right password from that /64 is refused too')
+  t.equal(await attempt('2001:db8:0:1::1', 'correct horse battery'), 200, 'an address of another /64 is still allowed')
+})
+
 t.test('a login with the old password that races a password change never keeps its key', async t => {
   const change = { password: 'correct horse battery', newPassword: 'brand new secret' }
   // The change is paused while it hashes the new password, then while it writes it; a login with the
