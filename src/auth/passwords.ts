@@ -26,7 +26,7 @@ export const ARGON2_MINIMUM: Argon2Params = { memoryCost: 19_456, timeCost: 2, p
 
 /**
  * What the server uses: 64 MiB, 3 passes, 1 lane (above the minimum on both
- * axes). Measured on the project's 2-core VM at about 90 ms of CPU per hash,
+ * axes). Measured on a 2-core VM at about 75-90 ms of CPU per hash (one at a time),
  * inside bench/'s 50-150 ms bar for a login; the minimum costs about 13 ms there.
  */
 export const DEFAULT_ARGON2: Argon2Params = { memoryCost: 65_536, timeCost: 3, parallelism: 1 }
