@@ -46,8 +46,8 @@ export function testConfig (dataDir: string, env: Record<string, string> = {}): 
   return loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', TRUST_PROXY: '127.0.0.1', ...env })
 }
 
-/** Cheap scrypt so tests stay fast; production cost is measured in bench/. */
-export const fastPasswords = createPasswordHasher({ logN: 10, r: 8, p: 1 })
+/** Cheap Argon2id (64 KiB, 1 pass) so tests stay fast; production cost is measured in bench/. */
+export const fastPasswords = createPasswordHasher({ memoryCost: 64, timeCost: 1, parallelism: 1 })
 
 export interface TestApp {
   app: FastifyInstance

@@ -78,11 +78,13 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
   })
 
   app.patch('/admin/users/:username', { config: { access: admins, errors: ['USER_NOT_FOUND'] }, schema: { params: UsernameParams, body: UserPatch, response: { 200: UserSchema } } }, async (request) => {
-    const now = s.now()
-    const user = await s.store.updateUser(request.params.username, request.body, now)
+    const user = await s.store.updateUser(request.params.username, request.body, s.now())
     if (user === null) throw new ApiError('USER_NOT_FOUND')
     if (request.body.disabled === true) {
-      await s.revoke({ principal: user.username, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 })
+      // The cut-off is read only once the flag is stored: a login that read the user still enabled
+      // took its sessionStart before that read, so at or before this instant, and its key is revoked too.
+      const cutoff = s.now()
+      await s.revoke({ principal: user.username, sid: null, before: cutoff + 1, effectiveAt: cutoff, expiresAt: cutoff + config.sessionMaxSeconds * 1000 })
       request.log.info({ username: user.username }, 'user disabled; keys revoked')
     }
     return { username: user.username, roles: user.roles, disabled: user.disabled }

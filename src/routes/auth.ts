@@ -13,6 +13,7 @@ import { ConflictError } from '../store/port.js'
 import { Credentials, KeyResponse, NoContent, Password } from '../schemas/common.js'
 import type { AppServices } from '../services.js'
 import { isVouchedHttps } from '../web/https-vouch.js'
+import { limitAddress } from '../auth/address.js'
 
 const WhoAmI = Type.Object({
   username: Type.String(),
@@ -61,6 +62,22 @@ function userKey (s: AppServices, username: string, session: { sessionStart: num
   })
 }
 
+/**
+ * After a successful login with a hash of an older kind or cost (scrypt, or
+ * Argon2id with other parameters): stores a current hash of the same password.
+ * Compare-and-set on the hash just verified, so a password changed meanwhile
+ * is never overwritten. A failure only leaves the old hash: the login goes on.
+ */
+async function upgradeHash (s: AppServices, request: FastifyRequest, username: string, oldHash: string, password: string): Promise<void> {
+  try {
+    const replaced = await s.store.replacePasswordHash(username, oldHash, await s.passwords.hash(password), s.now())
+    if (replaced) request.log.info({ username }, 'password hash upgraded to the current parameters')
+  } catch (err) {
+    // The error's name only: a store error may quote the document or the filter, which hold hashes.
+    request.log.warn({ username, error: err instanceof Error ? err.name : 'unknown' }, 'password hash upgrade failed; the old hash stays')
+  }
+}
+
 /** POST /auth/signup and POST /auth/login. */
 export function credentialRoutes (scope: FastifyInstance, s: AppServices): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>()
@@ -99,10 +116,15 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
     onRequest: async (request) => { requireHttps(request) }
   }, async (request, reply) => {
     const { username, password } = request.body
+    // The session starts here, before the user is read. A password change or a disable takes its
+    // cut-off after its write, so if this login read the old hash or the enabled flag, its
+    // sessionStart is at or before that cut-off and the change revokes the key issued below.
     const now = s.now()
+    // An IPv6 client is counted by its /64 network (src/auth/address.ts).
+    const address = limitAddress(request.ip)
     const keys = [
-      { key: `login|${request.ip}|${username}`, max: config.loginMaxFailures },
-      { key: `login|${request.ip}`, max: config.loginMaxFailures * 5 }
+      { key: `login|${address}|${username}`, max: config.loginMaxFailures },
+      { key: `login|${address}`, max: config.loginMaxFailures * 5 }
     ]
     await countAttempt(s, keys)
     const user = await s.store.findUser(username)
@@ -110,6 +132,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
     const ok = user === null ? await s.passwords.verifyDummy(password) : await s.passwords.verify(password, user.passwordHash)
     if (user === null || !ok || user.disabled) throw new ApiError('AUTH_INVALID_CREDENTIALS')
     await s.loginLimiter.succeeded(keys, now)
+    if (s.passwords.needsRehash(user.passwordHash)) await upgradeHash(s, request, user.username, user.passwordHash, password)
     const key = userKey(s, username, { sessionStart: now, sid: newSessionId() }, now)
     request.log.info({ username }, 'user logged in')
     return keyAnswer(reply, username, key)
@@ -153,16 +176,19 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
     schema: { body: PasswordChange, response: { 204: NoContent } }
   }, async (request, reply) => {
     const p = request.principal as Principal
-    const now = s.now()
     const keys = [{ key: `password|${p.name}`, max: config.loginMaxFailures }]
     await countAttempt(s, keys)
     const user = await s.store.findUser(p.name)
     const ok = user !== null && await s.passwords.verify(request.body.password, user.passwordHash)
     if (user === null || !ok) throw new ApiError('AUTH_INVALID_CREDENTIALS', 'The current password is wrong')
-    await s.loginLimiter.succeeded(keys, now)
-    await s.store.setPassword(p.name, await s.passwords.hash(request.body.newPassword), now)
-    // Every session that began up to now ends, this one included.
-    await s.revoke({ principal: p.name, sid: null, before: now + 1, effectiveAt: now, expiresAt: now + config.sessionMaxSeconds * 1000 })
+    await s.loginLimiter.succeeded(keys, s.now())
+    const newHash = await s.passwords.hash(request.body.newPassword)
+    await s.store.setPassword(p.name, newHash, s.now())
+    // The cut-off is read only once the new hash is stored. A login that read the old hash took its
+    // sessionStart before that read, so at or before this instant: every session that began up to
+    // now ends (this one included, and such a login's), `+ 1` covering the same millisecond.
+    const cutoff = s.now()
+    await s.revoke({ principal: p.name, sid: null, before: cutoff + 1, effectiveAt: cutoff, expiresAt: cutoff + config.sessionMaxSeconds * 1000 })
     request.log.info({ username: p.name }, 'password changed; sessions revoked')
     return reply.code(204).send(null)
   })

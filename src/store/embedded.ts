@@ -175,6 +175,7 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
     insertUser: db.prepare('INSERT INTO users (username, password_hash, roles, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?)'),
     findUser: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?'),
     setPassword: db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ?'),
+    replacePasswordHash: db.prepare('UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ? AND password_hash = ?'),
     updateUser: db.prepare<[string | null, number | null, number, string], UserRow>(
       'UPDATE users SET roles = coalesce(?, roles), disabled = coalesce(?, disabled), updated_at = ? WHERE username = ? RETURNING *'),
 
@@ -242,6 +243,9 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
     },
     async setPassword (username, passwordHash, now) {
       return q.setPassword.run(passwordHash, now, username).changes === 1
+    },
+    async replacePasswordHash (username, expectedOldHash, newHash, now) {
+      return q.replacePasswordHash.run(newHash, now, username, expectedOldHash).changes === 1
     },
     async updateUser (username, patch, now) {
       const row = q.updateUser.get(

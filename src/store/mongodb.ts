@@ -206,6 +206,11 @@ export async function openMongoStore (uri: string): Promise<Store> {
       const r = await c.users.updateOne({ _id: username }, { $set: { passwordHash, updatedAt: now } })
       return r.matchedCount === 1
     },
+    async replacePasswordHash (username, expectedOldHash, newHash, now) {
+      // One document, one filter on the old hash: MongoDB applies it atomically.
+      const r = await c.users.updateOne({ _id: username, passwordHash: { $eq: expectedOldHash } }, { $set: { passwordHash: newHash, updatedAt: now } })
+      return r.matchedCount === 1
+    },
     async updateUser (username, patch, now) {
       const set: Partial<UserDoc> = { updatedAt: now }
       if (patch.roles !== undefined) set.roles = [...patch.roles]

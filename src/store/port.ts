@@ -92,6 +92,13 @@ export interface Store {
   findUser (username: string): Promise<User | null>
   /** False when there is no such user. */
   setPassword (username: string, passwordHash: string, now: number): Promise<boolean>
+  /**
+   * Compare-and-set of the hash, atomic in the store: writes `newHash` only
+   * while the stored hash is still `expectedOldHash`, so a password changed
+   * in the meantime is never overwritten. False when there is no such user
+   * or its hash is no longer `expectedOldHash`.
+   */
+  replacePasswordHash (username: string, expectedOldHash: string, newHash: string, now: number): Promise<boolean>
   /** Sets roles and/or disabled; null when there is no such user. */
   updateUser (username: string, patch: { roles?: Role[], disabled?: boolean }, now: number): Promise<User | null>
 

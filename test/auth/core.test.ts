@@ -1,9 +1,8 @@
-/** Pure protocol core: key ids, keyring files, replay cache, revocation view, passwords. */
+/** Pure protocol core: key ids, keyring files, replay cache, revocation view (passwords: test/auth/passwords.test.ts). */
 import t from 'tap'
 import { addKeyringVersion, formatKeyId, keyDeadline, parseKeyId, parseKeyring, signatureMatches, type KeyIdFields } from '../../src/auth/keys.js'
 import { MemoryReplayCache } from '../../src/auth/replay.js'
 import { RevocationView, syncRevocations, type SequencedRevocation } from '../../src/auth/revocation.js'
-import { createPasswordHasher } from '../../src/auth/passwords.js'
 import { isValidRequestTarget } from '../../src/auth/canonical.js'
 import { bodyRuleFromHead } from '../../src/body.js'
 
@@ -103,18 +102,6 @@ t.test('revocation view: sessions, principal cut-offs, delayed effect, pruning, 
   const failing = { async revocationsSince (): Promise<SequencedRevocation[]> { throw new Error('store down') } }
   await t.rejects(syncRevocations(view, failing, () => 90_000), /store down/)
   t.equal(view.isStale(40_000, 30_000), true, 'a failed sync does not refresh the view')
-})
-
-t.test('passwords: scrypt, NFC, malformed hashes are false, a dummy costs one hash', async t => {
-  const h = createPasswordHasher({ logN: 10, r: 8, p: 1 })
-  const stored = await h.hash('cafe\u0301 password')
-  t.match(stored, /^scrypt\$ln=10,r=8,p=1\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+$/)
-  t.equal(await h.verify('caf\u00e9 password', stored), true)
-  t.equal(await h.verify('cafe password', stored), false)
-  t.equal(await h.verify('x', 'bcrypt$2b$10$abc'), false)
-  t.equal(await h.verify('x', stored.replace('ln=10', 'ln=40')), false)
-  t.equal(await h.verifyDummy('anything'), false)
-  t.not(await h.hash('same'), await h.hash('same'), 'salted')
 })
 
 t.test('request targets and body rules', async t => {

@@ -1,6 +1,6 @@
 /** The public area, client registration and rotation, admin users, CORS (api-v1.md). */
 import t from 'tap'
-import { buildTestApp, login, signedInject, signupAndLogin, type Credential } from '../helper.js'
+import { buildTestApp, login, signedInject, signup, signupAndLogin, type Credential } from '../helper.js'
 
 const ADMIN = { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin password 1' }
 
@@ -137,6 +137,55 @@ t.test('deleting a client revokes its keys; disabling a user revokes theirs and 
   t.equal((await call(admin, 'PATCH', '/admin/users/nobody', { disabled: true })).json.code, 'USER_NOT_FOUND')
   t.equal((await call(admin, 'PATCH', '/admin/users/bob', { roles: ['root'] })).json.code, 'VALIDATION_FAILED')
   t.equal((await call(admin, 'PATCH', '/admin/users/bob', {})).json.code, 'VALIDATION_FAILED')
+})
+
+/** A promise resolved from outside: pauses a request at a chosen step, so a race is played in a fixed order. */
+function deferred (): { promise: Promise<void>, resolve: () => void } {
+  let resolve = (): void => {}
+  const promise = new Promise<void>(r => { resolve = r })
+  return { promise, resolve }
+}
+
+t.test('a login that races a disable never keeps its key', async t => {
+  await t.test('the login reads the user while the disable is being written', async t => {
+    const { app, call, admin, store, clock, advance } = await setup(t)
+    t.equal((await signup(app, 'bob')).statusCode, 201)
+    const reached = deferred()
+    const release = deferred()
+    const updateUser = store.updateUser.bind(store)
+    store.updateUser = async (...args) => { reached.resolve(); await release.promise; return await updateUser(...args) }
+    const disabling = call(admin, 'PATCH', '/admin/users/bob', { disabled: true })
+    await reached.promise
+    clock.advance(10)
+    const raced = await login(app, 'bob')
+    release.resolve()
+    t.equal((await disabling).status, 200)
+    await advance(1)
+    const res = await call(raced, 'GET', '/auth/whoami')
+    t.equal(res.status, 401, 'the raced login\'s key is refused')
+    t.equal(res.json.code, 'AUTH_KEY_REVOKED')
+  })
+
+  await t.test('the login read the user before the disable and issues its key after it', async t => {
+    const { app, call, admin, store, clock, advance } = await setup(t)
+    t.equal((await signup(app, 'bob')).statusCode, 201)
+    const readDone = deferred()
+    const release = deferred()
+    const findUser = store.findUser.bind(store)
+    store.findUser = async (name) => {
+      const user = await findUser(name)
+      if (name === 'bob') { readDone.resolve(); await release.promise }
+      return user
+    }
+    const logging = login(app, 'bob')
+    await readDone.promise
+    clock.advance(10)
+    t.equal((await call(admin, 'PATCH', '/admin/users/bob', { disabled: true })).status, 200)
+    release.resolve()
+    const raced = await logging
+    await advance(1)
+    t.equal((await call(raced, 'GET', '/auth/whoami')).json.code, 'AUTH_KEY_REVOKED')
+  })
 })
 
 t.test('CORS: preflight answered before any signature check, for CORS_ORIGINS only', async t => {

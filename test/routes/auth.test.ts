@@ -2,17 +2,25 @@
 import t from 'tap'
 import { buildTestApp, fastPasswords, login, signedInject, signup, signupAndLogin, viaHttps } from '../helper.js'
 import { issueKey } from '../../src/auth/keys.js'
-import type { PasswordHasher } from '../../src/auth/passwords.js'
+import { legacyScryptHash, type PasswordHasher } from '../../src/auth/passwords.js'
 
-/** Counts every scrypt derivation, to prove an unknown user costs one hash and a limited login costs none. */
+/** Counts every hash and verification, to prove an unknown user costs one hash and a limited login costs none. */
 function countingHasher (): PasswordHasher & { count: number } {
   const h = {
     count: 0,
     async hash (p: string) { h.count++; return fastPasswords.hash(p) },
     async verify (p: string, s: string) { h.count++; return fastPasswords.verify(p, s) },
-    async verifyDummy (p: string) { h.count++; return fastPasswords.verifyDummy(p) }
+    async verifyDummy (p: string) { h.count++; return fastPasswords.verifyDummy(p) },
+    needsRehash: (s: string) => fastPasswords.needsRehash(s)
   }
   return h
+}
+
+/** A promise resolved from outside: pauses a request at a chosen step, so a race is played in a fixed order. */
+function deferred (): { promise: Promise<void>, resolve: () => void } {
+  let resolve = (): void => {}
+  const promise = new Promise<void>(r => { resolve = r })
+  return { promise, resolve }
 }
 
 t.test('signup: 201, then 409 for a taken name; input is validated', async t => {
@@ -213,4 +221,168 @@ t.test('ADMIN_USERNAME/ADMIN_PASSWORD create the admin at start, once', async t 
   const { store, app } = await buildTestApp(t, { env: { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin password 1' } })
   t.same((await store.findUser('root'))?.roles, ['admin'])
   t.ok((await login(app, 'root', 'admin password 1')).keyId)
+})
+
+t.test('failed logins are counted per IPv6 /64 network, not per address', async t => {
+  const { app } = await buildTestApp(t, { env: { LOGIN_MAX_FAILURES: '3', TRUST_PROXY: '127.0.0.1,2001:db8::/32' } })
+  await signup(app, 'alice')
+  const attempt = async (remoteAddress: string, password = 'wrong password'): Promise<number> =>
+    (await app.inject({ method: 'POST', url: '/auth/login', remoteAddress, headers: viaHttps(), payload: { username: 'alice', password } })).statusCode
+  const answers = []
+  for (const address of ['2001:db8::1', '2001:db8::2', '2001:db8::ab:cd:ef:3', '2001:db8::4']) answers.push(await attempt(address))
+  t.same(answers, [401, 401, 401, 429], 'four addresses of one /64 share one budget of 3')
+  t.equal(await attempt('2001:db8::5', 'correct horse battery'), 429, 'the right password from that /64 is refused too')
+  t.equal(await attempt('2001:db8:0:1::1', 'correct horse battery'), 200, 'an address of another /64 is still allowed')
+})
+
+t.test('a login with the old password that races a password change never keeps its key', async t => {
+  const change = { password: 'correct horse battery', newPassword: 'brand new secret' }
+  // The change is paused while it hashes the new password, then while it writes it; a login with the
+  // old password runs through meanwhile, 10 ms after the change began, and reads the old hash.
+  for (const step of ['hashing the new password', 'writing the new hash'] as const) {
+    await t.test(step, async t => {
+      const reached = deferred()
+      const release = deferred()
+      let pauseHash = false
+      const hasher: PasswordHasher = {
+        ...fastPasswords,
+        async hash (p) {
+          if (pauseHash) { pauseHash = false; reached.resolve(); await release.promise }
+          return await fastPasswords.hash(p)
+        }
+      }
+      const { app, clock, store, advance } = await buildTestApp(t, { deps: { passwords: hasher } })
+      const a = await signupAndLogin(app, 'alice')
+      if (step === 'hashing the new password') {
+        pauseHash = true
+      } else {
+        const setPassword = store.setPassword.bind(store)
+        store.setPassword = async (...args) => { reached.resolve(); await release.promise; return await setPassword(...args) }
+      }
+      const changing = signedInject(app, clock, a, { method: 'POST', url: '/auth/password', body: JSON.stringify(change) })
+      await reached.promise
+      clock.advance(10)
+      const raced = await login(app, 'alice', change.password)
+      release.resolve()
+      t.equal((await changing).statusCode, 204)
+      await advance(1)
+      const res = await signedInject(app, clock, raced, { method: 'GET', url: '/auth/whoami' })
+      t.equal(res.statusCode, 401, 'the raced login\'s key is refused')
+      t.equal(res.json().code, 'AUTH_KEY_REVOKED')
+      const fresh = await login(app, 'alice', change.newPassword)
+      t.equal((await signedInject(app, clock, fresh, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'a login with the new password after the change works')
+    })
+  }
+
+  await t.test('a login that read the old hash before the change and issues its key after it', async t => {
+    const { app, clock, store, advance } = await buildTestApp(t)
+    const a = await signupAndLogin(app, 'alice')
+    const readDone = deferred()
+    const release = deferred()
+    let pauseRead = true
+    const findUser = store.findUser.bind(store)
+    store.findUser = async (name) => {
+      const user = await findUser(name)
+      if (pauseRead) { pauseRead = false; readDone.resolve(); await release.promise }
+      return user
+    }
+    const logging = login(app, 'alice', change.password)
+    await readDone.promise
+    clock.advance(10)
+    t.equal((await signedInject(app, clock, a, { method: 'POST', url: '/auth/password', body: JSON.stringify(change) })).statusCode, 204)
+    release.resolve()
+    const raced = await logging
+    await advance(1)
+    t.equal((await signedInject(app, clock, raced, { method: 'GET', url: '/auth/whoami' })).json().code, 'AUTH_KEY_REVOKED')
+  })
+})
+
+t.test('256-character passwords (1 KiB of UTF-8) sign up and log in; 257 are refused', async t => {
+  const { app } = await buildTestApp(t)
+  const long = '\u{1D11E}'.repeat(256)
+  t.equal((await signup(app, 'alice', long)).statusCode, 201)
+  t.ok((await login(app, 'alice', long)).keyId)
+  const over = await signup(app, 'bob', `${long}x`)
+  t.equal(over.statusCode, 400)
+  t.equal(over.json().code, 'VALIDATION_FAILED')
+})
+
+const OLD_PASSWORD = 'correct horse battery'
+const cheapScrypt = { logN: 10, r: 8, p: 1 }
+
+t.test('a former scrypt hash logs in and is replaced by an Argon2id hash at that login', async t => {
+  const hasher = countingHasher()
+  const { app, clock, store } = await buildTestApp(t, { deps: { passwords: hasher } })
+  const legacy = await legacyScryptHash(OLD_PASSWORD, cheapScrypt)
+  for (const username of ['old.timer', 'gone.quiet']) await store.createUser({ username, passwordHash: legacy, roles: [] }, clock.now())
+  await store.updateUser('gone.quiet', { disabled: true }, clock.now())
+
+  const wrong = await app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'old.timer', password: 'wrong password' } })
+  t.equal(wrong.statusCode, 401)
+  t.equal((await store.findUser('old.timer'))?.passwordHash, legacy, 'a failed login changes nothing')
+  const disabled = await app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'gone.quiet', password: OLD_PASSWORD } })
+  t.equal(disabled.statusCode, 401)
+  t.equal((await store.findUser('gone.quiet'))?.passwordHash, legacy, 'a disabled user is not upgraded')
+
+  clock.advance(5)
+  const first = await login(app, 'old.timer', OLD_PASSWORD)
+  const upgraded = await store.findUser('old.timer')
+  t.match(upgraded?.passwordHash, /^\$argon2id\$/, 'the stored hash is Argon2id now')
+  t.equal(upgraded?.updatedAt, clock.now())
+  t.equal(fastPasswords.needsRehash(upgraded?.passwordHash ?? ''), false, 'with the current parameters')
+  t.equal(await fastPasswords.verify(OLD_PASSWORD, upgraded?.passwordHash ?? ''), true, 'of the same password')
+  t.equal((await signedInject(app, clock, first, { method: 'GET', url: '/auth/whoami' })).statusCode, 200, 'the upgrading login\'s key works')
+
+  const before = hasher.count
+  await login(app, 'old.timer', OLD_PASSWORD)
+  t.equal(hasher.count - before, 1, 'the next login costs one verification and no new hash')
+  t.equal((await store.findUser('old.timer'))?.passwordHash, upgraded?.passwordHash, 'and leaves the hash alone')
+})
+
+t.test('an upgrade never overwrites a password changed meanwhile', async t => {
+  const reached = deferred()
+  const release = deferred()
+  let pauseHash = false
+  const hasher: PasswordHasher = {
+    ...fastPasswords,
+    async hash (p) {
+      if (pauseHash) { pauseHash = false; reached.resolve(); await release.promise }
+      return await fastPasswords.hash(p)
+    }
+  }
+  const { app, clock, store, advance } = await buildTestApp(t, { deps: { passwords: hasher } })
+  const legacy = await legacyScryptHash(OLD_PASSWORD, cheapScrypt)
+  await store.createUser({ username: 'old.timer', passwordHash: legacy, roles: [] }, clock.now())
+  const a = await login(app, 'old.timer', OLD_PASSWORD)
+  await store.setPassword('old.timer', legacy, clock.now())
+
+  // The login verified the scrypt hash and is hashing its replacement when the password changes.
+  pauseHash = true
+  const logging = login(app, 'old.timer', OLD_PASSWORD)
+  await reached.promise
+  clock.advance(10)
+  const changed = await signedInject(app, clock, a, { method: 'POST', url: '/auth/password', body: JSON.stringify({ password: OLD_PASSWORD, newPassword: 'brand new secret' }) })
+  t.equal(changed.statusCode, 204)
+  release.resolve()
+  const raced = await logging
+  const stored = (await store.findUser('old.timer'))?.passwordHash ?? ''
+  t.equal(await fastPasswords.verify('brand new secret', stored), true, 'the changed password is the one stored')
+  t.equal(await fastPasswords.verify(OLD_PASSWORD, stored), false, 'the upgrade did not put the old one back')
+  await advance(1)
+  t.equal((await signedInject(app, clock, raced, { method: 'GET', url: '/auth/whoami' })).json().code, 'AUTH_KEY_REVOKED', 'and the raced login\'s key is revoked')
+  t.ok((await login(app, 'old.timer', 'brand new secret')).keyId)
+})
+
+t.test('a failed upgrade leaves the old hash and the login goes on; the log names no hash', async t => {
+  const { app, clock, store, logs } = await buildTestApp(t, { env: { LOG_LEVEL: 'info' } })
+  const legacy = await legacyScryptHash(OLD_PASSWORD, cheapScrypt)
+  await store.createUser({ username: 'old.timer', passwordHash: legacy, roles: [] }, clock.now())
+  store.replacePasswordHash = async (_username, oldHash) => { throw new Error(`write failed for { passwordHash: "${oldHash}" }`) }
+  const cred = await login(app, 'old.timer', OLD_PASSWORD)
+  t.equal((await signedInject(app, clock, cred, { method: 'GET', url: '/auth/whoami' })).statusCode, 200)
+  t.equal((await store.findUser('old.timer'))?.passwordHash, legacy)
+  const all = logs.join('')
+  t.match(all, 'password hash upgrade failed')
+  t.notOk(all.includes(legacy.split('$')[3] as string), 'no hash (nor its salt) in the logs')
+  t.notOk(all.includes(OLD_PASSWORD), 'nor the password')
 })

@@ -65,6 +65,31 @@ export async function runStoreContract (t: Test, name: string, open: () => Promi
     t.equal(await store.updateUser('nobody', { disabled: true }, T0), null, 'updateUser on no user: null')
   })
 
+  await t.test(`${name}: replacePasswordHash is a compare-and-set on the hash`, async t => {
+    const store = await fresh(t)
+    await store.createUser({ username: 'ann.lee', passwordHash: 'old', roles: ['editor'] }, T0)
+    const ann = { username: 'ann.lee', passwordHash: 'old', roles: ['editor'], disabled: false, createdAt: T0, updatedAt: T0 }
+    t.equal(await store.replacePasswordHash('ann.lee', 'other', 'new', T0 + 5), false, 'a hash that is not the stored one: false')
+    t.strictSame(await store.findUser('ann.lee'), ann, 'and nothing changed')
+    t.equal(await store.replacePasswordHash('ann.lee', 'old', 'new', T0 + 10), true, 'the stored hash: true')
+    t.strictSame(await store.findUser('ann.lee'), { ...ann, passwordHash: 'new', updatedAt: T0 + 10 }, 'hash and updatedAt changed, nothing else')
+    t.equal(await store.replacePasswordHash('ann.lee', 'old', 'newer', T0 + 20), false, 'the old hash a second time: false')
+    t.equal((await store.findUser('ann.lee'))?.passwordHash, 'new', 'a password changed meanwhile is not overwritten')
+    t.equal(await store.replacePasswordHash('nobody', 'old', 'new', T0), false, 'no such user: false')
+    t.equal(await store.findUser('nobody'), null, 'and no user was created')
+
+    // A changed password (setPassword) and an upgrade that read the hash before it: the change stays.
+    await store.setPassword('ann.lee', 'changed', T0 + 30)
+    t.equal(await store.replacePasswordHash('ann.lee', 'new', 'upgraded', T0 + 31), false)
+    t.equal((await store.findUser('ann.lee'))?.passwordHash, 'changed')
+
+    const results = await Promise.all(Array.from({ length: 8 }, async (_, i) =>
+      await store.replacePasswordHash('ann.lee', 'changed', `h${i}`, T0 + 40 + i)))
+    t.equal(results.filter(r => r).length, 1, 'concurrent replacements of one hash: exactly one wins')
+    const winner = results.indexOf(true)
+    t.equal((await store.findUser('ann.lee'))?.passwordHash, `h${winner}`, 'and its hash is the one stored')
+  })
+
   await t.test(`${name}: concurrent signups of one name: exactly one wins`, async t => {
     const store = await fresh(t)
     const results = await Promise.allSettled(Array.from({ length: 8 }, async (_, i) =>
