@@ -81,12 +81,14 @@ typecheck: deps
 run: build
 	node dist/src/server.js
 
-# The whole suite on the Node in use (24 where make brings its own), then again on TEST_NODE_MAJOR.
+# The whole suite on the Node in use (24 where make brings its own), then again on
+# TEST_NODE_MAJOR; both run even when the first fails, and either failing fails the target.
 test: deps system-deps typecheck $(TEST_NODE)
 	@echo "the whole suite on Node $$(node --version)"
-	npx tap
-	@echo "the whole suite again on Node $$($(TEST_NODE) --version)"
-	PATH="$(dir $(TEST_NODE)):$$PATH" npx tap
+	@failed=""; npx tap || failed="$$failed $$(node --version)"; \
+	echo "the whole suite again on Node $$($(TEST_NODE) --version)"; \
+	PATH="$(dir $(TEST_NODE)):$$PATH" npx tap || failed="$$failed $$($(TEST_NODE) --version)"; \
+	if [ -n "$$failed" ]; then echo "the suite failed on Node$$failed" >&2; exit 1; fi
 	@if [ -z "$$MONGODB_URI" ]; then echo "MongoDB contract run skipped: MONGODB_URI is unset (run 'make test-mongo' against a replica set)"; fi
 
 # The store contract suite against a real MongoDB replica set.
