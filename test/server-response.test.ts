@@ -135,7 +135,7 @@ t.test('the class: a header the answer sets itself replaces the fixed one, howev
   const fixed = { 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'" }
   let closing = false
   const cls = responseClass({ isClosing: () => closing, fixedHeaders: fixed })
-  t.equal(cls.writesFixedHeaders, true, 'Node 20\'s writeHead formats the head through _storeHeader')
+  t.equal(cls.writesFixedHeaders, true, `the writeHead of Node ${process.version} formats the head through _storeHeader`)
   const shapes: Array<[string, (res: ServerResponse) => void]> = [
     ['no headers', res => { res.writeHead(200).end('x') }],
     ['an object', res => { res.writeHead(200, { 'x-frame-options': 'SAMEORIGIN', 'content-type': 'text/plain' } satisfies OutgoingHttpHeaders).end('x') }],
