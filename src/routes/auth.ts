@@ -86,7 +86,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
   const windowMs = config.loginWindowSeconds * 1000
 
   app.post('/auth/signup', {
-    config: { access, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs }, errors: ['USERNAME_TAKEN', 'SIGNUP_CLOSED', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
+    config: { access, secretBody: true, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs }, errors: ['USERNAME_TAKEN', 'SIGNUP_CLOSED', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: Credentials, response: { 201: Type.Object({ username: Type.String() }) } },
     onRequest: async (request) => {
       if (config.signup === 'closed') throw new ApiError('SIGNUP_CLOSED')
@@ -111,7 +111,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
   })
 
   app.post('/auth/login', {
-    config: { access, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs }, errors: ['AUTH_INVALID_CREDENTIALS', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
+    config: { access, secretBody: true, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs }, errors: ['AUTH_INVALID_CREDENTIALS', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: Credentials, response: { 200: KeyResponse } },
     onRequest: async (request) => { requireHttps(request) }
   }, async (request, reply) => {
@@ -172,7 +172,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
   })
 
   app.post('/auth/password', {
-    config: { access: userOnly, errors: ['AUTH_INVALID_CREDENTIALS', 'RATE_LIMIT_UNAVAILABLE'] },
+    config: { access: userOnly, secretBody: true, errors: ['AUTH_INVALID_CREDENTIALS', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: PasswordChange, response: { 204: NoContent } }
   }, async (request, reply) => {
     const p = request.principal as Principal

@@ -209,7 +209,7 @@ export async function webRoutes (app: FastifyInstance, s: AppServices, opts: Web
       method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
       url: `${API_PREFIX}/*`,
       onSend: privateAnswer,
-      config: { errors: ['CSRF_REJECTED', 'NOT_FOUND', 'METHOD_NOT_ALLOWED', 'VALIDATION_FAILED', 'INVALID_JSON', 'UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'BODY_NOT_ALLOWED', 'USER_NOT_FOUND', ...SIGNED_ERRORS] },
+      config: { errors: ['CSRF_REJECTED', 'NOT_FOUND', 'METHOD_NOT_ALLOWED', 'VALIDATION_FAILED', 'INVALID_JSON', 'UNSUPPORTED_MEDIA_TYPE', 'BODY_TOO_LARGE', 'BODY_NOT_ALLOWED', 'USER_NOT_FOUND', 'RATE_LIMIT_UNAVAILABLE', ...SIGNED_ERRORS] },
       schema: {
         summary: 'Website: perform an API request as the logged-in user',
         params: { type: 'object', properties: { '*': { type: 'string', description: 'The API path and query to perform, without its leading "/"' } }, required: ['*'] },

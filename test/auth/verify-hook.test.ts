@@ -76,21 +76,40 @@ t.test('check 4: expiry, and key ids that do not parse answer exactly like a bad
 t.test('check 5: a bad signature shows the canonical lines, never the key', async t => {
   const { app, clock } = await buildTestApp(t)
   const cred = await signupAndLogin(app, 'alice')
-  const body = '{"password":"correct horse battery","newPassword":"another long one"}'
-  const res = await signedInject(app, clock, { ...cred, signingKey: 'wrong-key' }, { method: 'POST', url: '/auth/password?x=%2F+y', body })
+  const body = '{"title":"a note","body":"with a body"}'
+  const res = await signedInject(app, clock, { ...cred, signingKey: 'wrong-key' }, { method: 'POST', url: '/v1/notes?x=%2F+y', body })
   t.equal(res.statusCode, 401)
   const json = res.json()
   t.equal(json.code, 'AUTH_BAD_SIGNATURE')
-  t.same(json.canonical.lines, ['HMAC-SHA256-V1', 'alice', cred.keyId, json.canonical.lines[3], 'POST', '/auth/password?x=%2F+y'])
+  t.same(json.canonical.lines, ['HMAC-SHA256-V1', 'alice', cred.keyId, json.canonical.lines[3], 'POST', '/v1/notes?x=%2F+y'])
   t.equal(json.canonical.bodyLength, Buffer.byteLength(body))
   t.equal(json.canonical.bodySha256, createHash('sha256').update(body).digest('hex'))
   t.notMatch(res.body, cred.signingKey)
+
+  // A body that carries a password: no unsalted hash of it in the answer (a guessing aid), the rest as usual.
+  const secret = '{"password":"correct horse battery","newPassword":"another long one"}'
+  const pw = await signedInject(app, clock, { ...cred, signingKey: 'wrong-key' }, { method: 'POST', url: '/auth/password', body: secret })
+  t.equal(pw.json().code, 'AUTH_BAD_SIGNATURE')
+  t.same(Object.keys(pw.json().canonical).sort(), ['bodyLength', 'lines'], '/auth/password: lines and length only')
+  t.notMatch(pw.body, createHash('sha256').update(secret).digest('hex'))
 
   const quiet = await buildTestApp(t, { env: { SIGNATURE_DEBUG: 'off' } })
   const cred2 = await signupAndLogin(quiet.app, 'bob')
   const res2 = await signedInject(quiet.app, quiet.clock, { ...cred2, signingKey: 'wrong' }, { method: 'GET', url: '/auth/whoami' })
   t.equal(res2.json().code, 'AUTH_BAD_SIGNATURE')
   t.equal(res2.json().canonical, undefined, 'SIGNATURE_DEBUG=off hides the canonical lines')
+})
+
+t.test('check 5 with SIGNUP=client: a login or signup signed badly does not echo a hash of its password', async t => {
+  const { app, clock } = await buildTestApp(t, { env: { SIGNUP: 'client' } })
+  const forged = { username: 'service:nope', keyId: '1.s.1.x', signingKey: 'not-a-key' }
+  for (const url of ['/auth/login', '/auth/signup']) {
+    const body = JSON.stringify({ username: 'alice', password: 'correct horse battery' })
+    const res = await signedInject(app, clock, forged, { method: 'POST', url, body, headers: viaHttps() })
+    t.equal(res.json().code, 'AUTH_BAD_SIGNATURE', url)
+    t.same(Object.keys(res.json().canonical).sort(), ['bodyLength', 'lines'], `${url}: lines and length only`)
+    t.notMatch(res.body, createHash('sha256').update(body).digest('hex'))
+  }
 })
 
 t.test('the signature binds method, target and body', async t => {

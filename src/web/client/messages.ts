@@ -59,7 +59,7 @@ export function describeFailure (err: unknown, what: string): string {
         : 'Too many attempts. Please wait a little and try again.'
       break
     default:
-      text = MESSAGES[code] ?? (detail !== '' ? `${detail}.` : 'Something went wrong. Please try again.')
+      text = (Object.hasOwn(MESSAGES, code) ? MESSAGES[code] : undefined) ?? (detail !== '' ? `${detail}.` : 'Something went wrong. Please try again.')
   }
   return `${what} failed. ${text.replace(/\.\.$/, '.')}`
 }
