@@ -317,7 +317,7 @@ async function productScenarios (rows, server, setup) {
   await signedRow('articles', 'signed GET /v1/public/articles (store read)')
   await signedRow('notes', 'signed POST /v1/notes (store write)')
 
-  if (wantRow('login')) await scenario(rows, product('login', 'POST /auth/login (scrypt)'), async () => {
+  if (wantRow('login')) await scenario(rows, product('login', 'POST /auth/login (Argon2id)'), async () => {
     const request = {
       method: 'POST',
       path: '/auth/login',

@@ -102,7 +102,7 @@ export function renderMarkdown ({ meta, rows, soak, replay }) {
   } else bars.push('- replay-cache entry ≤ 200 bytes: not measured')
   if (login) {
     const msCpu = login.usPerReq / 1000
-    bars.push(`- one login's password hash 50–150 ms of CPU: ${msCpu.toFixed(1)} ms of server CPU per login (scrypt plus the request around it) → ${verdict(msCpu >= 50 && msCpu <= 150)}`)
+    bars.push(`- one login's password hash 50–150 ms of CPU: ${msCpu.toFixed(1)} ms of server CPU per login (Argon2id plus the request around it) → ${verdict(msCpu >= 50 && msCpu <= 150)}`)
   } else bars.push('- login 50–150 ms of CPU: not measured')
   if (soak) {
     const steady = Math.min(...soak.snapshots.map((x) => x.heapMB))
