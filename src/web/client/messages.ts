@@ -21,6 +21,7 @@ const MESSAGES: Record<string, string> = {
   HEADERS_TOO_LARGE: 'Your browser sent too much data. Please clear this site\'s cookies and log in again.',
   AUTH_MISSING: 'Please log in to do this.',
   AUTH_STALE: 'Your request arrived too late. Please try again.',
+  REQUEST_TIMEOUT: 'The request took too long to reach the server. Check your connection and try again.',
   AUTH_KEY_EXPIRED: 'Your session has expired. Please log in again.',
   AUTH_BAD_SIGNATURE: 'Your session is not valid any more. Please log in again.',
   AUTH_KEY_REVOKED: 'Your session has ended (you logged out elsewhere, changed your password, or the account was disabled). Please log in again.',
