@@ -43,3 +43,9 @@ export function parseJsonBody (raw: Buffer | undefined, parse: (text: string) =>
     return { ok: false }
   }
 }
+
+/** The raw body bytes a route kept (routes whose JSON parser keeps bytes); empty when there was none. */
+export function rawBody (request: { body: unknown }): Buffer {
+  return Buffer.isBuffer(request.body) ? request.body : EMPTY
+}
+const EMPTY = Buffer.alloc(0)

@@ -13,8 +13,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Route-specific error codes, for the OpenAPI document. */
     errors?: readonly ErrorCode[]
-    /** Set on every route of the signed scope. */
-    signed?: boolean
   }
 }
 
@@ -92,7 +90,7 @@ export async function registerOpenApi (app: FastifyInstance, version: string): P
       const r = route as RouteOptions
       const base = (schema ?? {}) as FastifySchema & { response?: Record<string, unknown>, hide?: boolean, security?: unknown, tags?: string[] }
       const method = (Array.isArray(r.method) ? r.method[0] : r.method) as string
-      const signed = r.config?.signed === true
+      const signed = (r.config as { signed?: unknown } | undefined)?.signed !== undefined
       const hasBody = base.body !== undefined
       const codes: ErrorCode[] = [...ALWAYS, ...(signed ? SIGNED_ERRORS : []), ...(hasBody ? BODY_ERRORS : []), ...((base.params !== undefined || base.querystring !== undefined) ? ['VALIDATION_FAILED' as const] : []), ...(r.config?.errors ?? [])]
       if (method === 'GET' || method === 'HEAD' || method === 'DELETE') codes.push('BODY_NOT_ALLOWED')

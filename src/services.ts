@@ -3,10 +3,10 @@ import type { Config } from './config.js'
 import type { Keyring } from './auth/keys.js'
 import type { PasswordHasher } from './auth/passwords.js'
 import type { FailureLimiter } from './auth/login-limiter.js'
-import type { AuthServices } from './auth/plugin.js'
+import type { ReplayCache } from './auth/replay.js'
 import type { Store } from './store/port.js'
 import type { CursorCodec } from './paging.js'
-import type { Revocation } from './auth/revocation.js'
+import type { Revocation, RevocationView } from './auth/revocation.js'
 
 export interface AppServices {
   config: Config
@@ -14,7 +14,10 @@ export interface AppServices {
   keyring: Keyring
   passwords: PasswordHasher
   loginLimiter: FailureLimiter
-  auth: AuthServices
+  /** This instance's view of the store's revocations (check 6). */
+  revocations: RevocationView
+  /** Check 7's cache. */
+  replay: ReplayCache
   cursors: CursorCodec
   /** A new opaque id for notes and articles. */
   newId: () => string

@@ -1,12 +1,11 @@
 /**
- * The answer class (src/server-response.ts): the security headers written with
- * each head on the wire, once each, whatever the route set; the fallback when
- * Node's writeHead does not reach `_storeHeader`; and the same headers on
- * injected answers, which are set per reply instead.
+ * The security headers on every answer, once each, on the wire and injected
+ * (set per reply by the root hook; raw early answers write them themselves),
+ * and the answer class (src/server-response.ts): Connection: close once closing.
  */
 import t from 'tap'
-import { createServer, IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http'
-import { Socket, connect as tcpConnect, type AddressInfo } from 'node:net'
+import { createServer, type ServerResponse } from 'node:http'
+import { connect as tcpConnect, type AddressInfo } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import { responseClass } from '../src/server-response.js'
@@ -131,38 +130,15 @@ async function nodeServer (t: Tap, cls: ReturnType<typeof responseClass>, answer
   return (server.address() as AddressInfo).port
 }
 
-t.test('the class: a header the answer sets itself replaces the fixed one, however it is given to Node', async t => {
-  const fixed = { 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'" }
+t.test('the class: Connection: close once the server is closing, and nothing else added to the head', async t => {
   let closing = false
-  const cls = responseClass({ isClosing: () => closing, fixedHeaders: fixed })
-  t.equal(cls.writesFixedHeaders, true, `the writeHead of Node ${process.version} formats the head through _storeHeader`)
-  const shapes: Array<[string, (res: ServerResponse) => void]> = [
-    ['no headers', res => { res.writeHead(200).end('x') }],
-    ['an object', res => { res.writeHead(200, { 'x-frame-options': 'SAMEORIGIN', 'content-type': 'text/plain' } satisfies OutgoingHttpHeaders).end('x') }],
-    ['pairs', res => { res.writeHead(200, [['X-Frame-Options', 'SAMEORIGIN'], ['Content-Type', 'text/plain']]).end('x') }],
-    ['a flat list', res => { res.writeHead(200, ['X-Frame-Options', 'SAMEORIGIN', 'Content-Type', 'text/plain']).end('x') }],
-    // A flat list whose value is a list: the value's first item is no header name.
-    ['a flat list with a list value', res => { res.writeHead(200, ['Set-Cookie', ['x-frame-options', 'b=2'], 'Content-Type', 'text/plain']).end('x') }],
-    ['an object in another case', res => { res.writeHead(200, { 'X-Frame-Options': 'SAMEORIGIN', 'Content-Type': 'text/plain' }).end('x') }],
-    ['setHeader', res => { res.setHeader('X-Frame-Options', 'SAMEORIGIN'); res.end('x') }],
-    ['setHeader, then an object', res => { res.setHeader('x-a', '1'); res.writeHead(200, { 'X-FRAME-OPTIONS': 'SAMEORIGIN' }).end('x') }],
-    ['implicit head', res => { res.end('x') }]
-  ]
-  let current = shapes[0]?.[1] as (res: ServerResponse) => void
-  const port = await nodeServer(t, cls, res => { current(res) })
-  for (const [what, answer] of shapes) {
-    current = answer
-    const got = await rawCall(port, 'GET / HTTP/1.1')
-    t.equal(got.status, 200, what)
-    const own = ['no headers', 'implicit head', 'a flat list with a list value'].includes(what) ? 'DENY' : 'SAMEORIGIN'
-    t.same(valuesOf(got, 'x-frame-options'), [own], `${what}: x-frame-options once (in any case), ${own}`)
-    t.same(valuesOf(got, 'x-content-type-options'), ['nosniff'], `${what}: the other fixed headers stay`)
-    t.same(valuesOf(got, 'content-security-policy'), ["default-src 'none'"], what)
-    t.match(got.body, /^(1\r\n)?x/, `${what}: the body follows`)
-  }
-  current = res => { res.writeHead(200, { 'content-length': '1' }).end('x') }
+  const cls = responseClass({ isClosing: () => closing, fixedHeaders: { 'x-frame-options': 'DENY' } })
+  t.equal(cls.fixedLines, 'x-frame-options: DENY\r\n', 'the fixed headers as head lines, for raw answers')
+  const port = await nodeServer(t, cls, res => { res.writeHead(200, { 'content-length': '1' }).end('x') })
   const keepAlive = { line: 'GET / HTTP/1.1', headers: ['Connection: keep-alive'] }
-  t.same(valuesOf(await rawCall(port, keepAlive), 'connection'), ['keep-alive'])
+  const open = await rawCall(port, keepAlive)
+  t.same(valuesOf(open, 'connection'), ['keep-alive'])
+  t.same(valuesOf(open, 'x-frame-options'), [], 'the class writes no fixed header: the app sets them per reply')
   closing = true
   t.same(valuesOf(await rawCall(port, keepAlive), 'connection'), ['close'], 'Connection: close once the server is closing')
 })
@@ -172,68 +148,6 @@ t.test('the class refuses, at start, a fixed header Node would refuse on an answ
   t.throws(() => responseClass({ isClosing, fixedHeaders: { 'x-bad': 'a\r\nset-cookie: x=1' } }), { code: 'ERR_INVALID_CHAR' }, 'no header injection')
   t.throws(() => responseClass({ isClosing, fixedHeaders: { 'bad name': 'x' } }), { code: 'ERR_INVALID_HTTP_TOKEN' })
   t.throws(() => responseClass({ isClosing, fixedHeaders: { 'X-Frame-Options': 'DENY' } }), /lower case/)
-})
-
-t.test('where writeHead does not reach _storeHeader, the class adds nothing and says so', async t => {
-  const original = Object.getOwnPropertyDescriptor(ServerResponse.prototype, 'writeHead') as PropertyDescriptor
-  // A Node whose writeHead formats the head some other way: here, one that never calls _storeHeader.
-  ServerResponse.prototype.writeHead = function (this: ServerResponse) { return this }
-  let cls: ReturnType<typeof responseClass>
-  try {
-    cls = responseClass({ isClosing: () => false, fixedHeaders: { 'x-frame-options': 'DENY' } })
-  } finally {
-    Object.defineProperty(ServerResponse.prototype, 'writeHead', original)
-  }
-  t.equal(cls.writesFixedHeaders, false)
-  const port = await nodeServer(t, cls, res => { res.writeHead(200, { 'content-type': 'text/plain' }).end('x') })
-  const got = await rawCall(port, 'GET / HTTP/1.1')
-  t.equal(got.status, 200)
-  t.same(valuesOf(got, 'x-frame-options'), [], 'the caller sets the headers itself then (app.ts does)')
-  t.equal(cls.isOwn(new cls.ServerResponse(new IncomingMessage(new Socket()))), true)
-  t.equal(cls.isOwn(new ServerResponse(new IncomingMessage(new Socket()))), false, 'Node\'s own class is not this one')
-})
-
-/**
- * The app as buildApp makes it, listening, with an onSend hook that notes whether each
- * reply itself holds X-Frame-Options (it does when the app sets the headers per reply).
- * `stubWriteHead`: build it on a "Node" whose writeHead never reaches _storeHeader.
- */
-async function observedApp (t: Tap, stubWriteHead: boolean): Promise<{ app: FastifyInstance, port: number, seen: unknown[] }> {
-  const dataDir = tempDir(t)
-  const original = Object.getOwnPropertyDescriptor(ServerResponse.prototype, 'writeHead') as PropertyDescriptor
-  // Only while buildApp probes the class: answers afterwards use Node's real writeHead.
-  if (stubWriteHead) ServerResponse.prototype.writeHead = function (this: ServerResponse) { return this }
-  let app: FastifyInstance
-  try {
-    app = await buildApp(testConfig(dataDir, { TLS: 'off' }), { store: openEmbeddedStore(dataDir), keyring: newKeyring(), passwords: fastPasswords })
-  } finally {
-    Object.defineProperty(ServerResponse.prototype, 'writeHead', original)
-  }
-  t.teardown(() => app.close())
-  const seen: unknown[] = []
-  // Root hooks added now reach the root's own routes: the not-found handler among them.
-  app.addHook('onSend', (_request, reply, payload, done) => { seen.push(reply.getHeader('x-frame-options')); done(null, payload) })
-  return { app, port: await listen(app), seen }
-}
-
-t.test('on a socket the app leaves the fixed headers to the class: the reply itself does not hold them', async t => {
-  const { app, port, seen } = await observedApp(t, false)
-  const answer = await rawCall(port, 'GET /no/such/route HTTP/1.1')
-  t.equal(answer.status, 404)
-  t.same(valuesOf(answer, 'x-frame-options'), ['SAMEORIGIN'])
-  t.same(seen, [undefined], 'not set on the reply: written with the head')
-  const injected = await app.inject({ method: 'GET', url: '/no/such/route' })
-  t.equal(injected.headers['x-frame-options'], 'SAMEORIGIN')
-  t.same(seen, [undefined, 'SAMEORIGIN'], 'an injected answer gets them on the reply')
-})
-
-t.test('on a Node where the class cannot write them, the app sets the headers on each reply: still there, once', async t => {
-  const { port, seen } = await observedApp(t, true)
-  for (const line of ['GET /no/such/route HTTP/1.1', 'GET /health HTTP/1.1', 'GET /auth/whoami HTTP/1.1', 'GET /he%zzalth HTTP/1.1']) {
-    const answer = await rawCall(port, line)
-    for (const [name, value] of Object.entries(FIXED_HTTP)) t.same(valuesOf(answer, name), [value], `${line}: ${name} once`)
-  }
-  t.same(seen[0], 'SAMEORIGIN', 'set on the reply (the not-found answer, which the observing hook reaches)')
 })
 
 t.test('TLS=off: HSTS only when a trusted proxy says HTTPS, never on an untrusted client\'s word', async t => {

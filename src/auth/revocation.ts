@@ -25,6 +25,9 @@ export interface SequencedRevocation extends Revocation {
   seq: number
 }
 
+/** Revocations older than this make signed requests 503 (protocol-v1.md). */
+export const REVOCATIONS_MAX_AGE_MS = 30_000
+
 export class RevocationView {
   readonly #sessions = new Map<string, { effectiveAt: number, expiresAt: number | null }>()
   readonly #cutoffs = new Map<string, Array<{ before: number, effectiveAt: number, expiresAt: number | null }>>()

@@ -31,7 +31,7 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     return { principal, keyId: key.keyId, secret: key.signingKey }
   }
 
-  app.post('/admin/clients', { config: { access: admins, errors: ['CLIENT_NAME_TAKEN'] }, schema: { body: ClientCreate, response: { 201: ClientCreated } } }, async (request, reply) => {
+  app.post('/admin/clients', { config: { signed: admins, errors: ['CLIENT_NAME_TAKEN'] }, schema: { body: ClientCreate, response: { 201: ClientCreated } } }, async (request, reply) => {
     const { name, kind } = request.body
     const scopes = request.body.scopes ?? DEFAULT_SCOPES
     const write = scopes.find(isWriteScope)
@@ -50,12 +50,12 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     return reply.code(201).send({ id: client.id, ...keyFor(client), scopes: client.scopes })
   })
 
-  app.get('/admin/clients', { config: { access: admins }, schema: { response: { 200: { type: 'object', properties: { items: { type: 'array', items: ClientSchema } } } } } }, async () => {
+  app.get('/admin/clients', { config: { signed: admins }, schema: { response: { 200: { type: 'object', properties: { items: { type: 'array', items: ClientSchema } } } } } }, async () => {
     const clients = await s.store.listClients()
     return { items: clients.map(c => ({ id: c.id, name: c.name, kind: c.kind, principal: principalOf(c), scopes: c.scopes, createdAt: new Date(c.createdAt).toISOString() })) }
   })
 
-  app.post('/admin/clients/:id/rotate', { config: { access: admins, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 200: ClientSecret } } }, async (request, reply) => {
+  app.post('/admin/clients/:id/rotate', { config: { signed: admins, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 200: ClientSecret } } }, async (request, reply) => {
     const client = await s.store.rotateClient(request.params.id, s.now())
     if (client === null) throw new ApiError('NOT_FOUND', 'No such client')
     const now = s.now()
@@ -69,7 +69,7 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     return keyFor(client)
   })
 
-  app.delete('/admin/clients/:id', { config: { access: admins, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 204: NoContent } } }, async (request, reply) => {
+  app.delete('/admin/clients/:id', { config: { signed: admins, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 204: NoContent } } }, async (request, reply) => {
     const client = await s.store.getClient(request.params.id)
     if (client === null || !await s.store.deleteClient(client.id)) throw new ApiError('NOT_FOUND', 'No such client')
     await s.revoke({ principal: principalOf(client), sid: null, before: Number.MAX_SAFE_INTEGER, effectiveAt: s.now(), expiresAt: null })
@@ -77,7 +77,7 @@ export function adminRoutes (scope: FastifyInstance, s: AppServices): void {
     return reply.code(204).send(null)
   })
 
-  app.patch('/admin/users/:username', { config: { access: admins, errors: ['USER_NOT_FOUND'] }, schema: { params: UsernameParams, body: UserPatch, response: { 200: UserSchema } } }, async (request) => {
+  app.patch('/admin/users/:username', { config: { signed: admins, errors: ['USER_NOT_FOUND'] }, schema: { params: UsernameParams, body: UserPatch, response: { 200: UserSchema } } }, async (request) => {
     const user = await s.store.updateUser(request.params.username, request.body, s.now())
     if (user === null) throw new ApiError('USER_NOT_FOUND')
     if (request.body.disabled === true) {

@@ -24,29 +24,29 @@ export function articlesRoutes (scope: FastifyInstance, s: AppServices): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>()
   const notFound = (): ApiError => new ApiError('NOT_FOUND', 'No such article')
 
-  app.get('/v1/public/articles', { config: { access: readers }, schema: { querystring: PageQuery, response: { 200: Page(ArticleSchema) } } }, async (request) => {
+  app.get('/v1/public/articles', { config: { signed: readers }, schema: { querystring: PageQuery, response: { 200: Page(ArticleSchema) } } }, async (request) => {
     return pageOf(s.cursors, 'articles', request.query, (after, limit) => s.store.listArticles(after, limit), articleView)
   })
 
-  app.get('/v1/public/articles/:id', { config: { access: readers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 200: ArticleSchema } } }, async (request) => {
+  app.get('/v1/public/articles/:id', { config: { signed: readers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 200: ArticleSchema } } }, async (request) => {
     const article = await s.store.getArticle(request.params.id)
     if (article === null) throw notFound()
     return articleView(article)
   })
 
-  app.post('/v1/public/articles', { config: { access: writers }, schema: { body: TextCreate, response: { 201: ArticleSchema } } }, async (request, reply) => {
+  app.post('/v1/public/articles', { config: { signed: writers }, schema: { body: TextCreate, response: { 201: ArticleSchema } } }, async (request, reply) => {
     const author = (request.principal as Principal).name
     const article = await s.store.createArticle({ id: s.newId(), author, ...request.body }, s.now())
     return reply.code(201).send(articleView(article))
   })
 
-  app.patch('/v1/public/articles/:id', { config: { access: writers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, body: TextPatch, response: { 200: ArticleSchema } } }, async (request) => {
+  app.patch('/v1/public/articles/:id', { config: { signed: writers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, body: TextPatch, response: { 200: ArticleSchema } } }, async (request) => {
     const article = await s.store.updateArticle(request.params.id, request.body, s.now())
     if (article === null) throw notFound()
     return articleView(article)
   })
 
-  app.delete('/v1/public/articles/:id', { config: { access: writers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 204: NoContent } } }, async (request, reply) => {
+  app.delete('/v1/public/articles/:id', { config: { signed: writers, errors: ['NOT_FOUND'] }, schema: { params: IdParams, response: { 204: NoContent } } }, async (request, reply) => {
     if (!await s.store.deleteArticle(request.params.id)) throw notFound()
     return reply.code(204).send(null)
   })

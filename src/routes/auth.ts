@@ -9,6 +9,7 @@ import Type from 'typebox'
 import { ApiError } from '../errors.js'
 import { issueKey, newSessionId, type IssuedKey } from '../auth/keys.js'
 import type { Principal } from '../auth/verify.js'
+import type { Access } from '../fastify/index.js'
 import { ConflictError } from '../store/port.js'
 import { Credentials, KeyResponse, NoContent, Password } from '../schemas/common.js'
 import type { AppServices } from '../services.js'
@@ -78,15 +79,15 @@ async function upgradeHash (s: AppServices, request: FastifyRequest, username: s
   }
 }
 
-/** POST /auth/signup and POST /auth/login. */
-export function credentialRoutes (scope: FastifyInstance, s: AppServices): void {
+/**
+ * POST /auth/signup and POST /auth/login. `signed`: with SIGNUP=client, the clients that must sign them; unsigned otherwise. */
+export function credentialRoutes (scope: FastifyInstance, s: AppServices, signed?: Access): void {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>()
   const { config } = s
-  const access = { kinds: ['app', 'service'] as const }
   const windowMs = config.loginWindowSeconds * 1000
 
   app.post('/auth/signup', {
-    config: { access, secretBody: true, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs }, errors: ['USERNAME_TAKEN', 'SIGNUP_CLOSED', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
+    config: { ...(signed === undefined ? {} : { signed }), secretBody: true, rateLimit: { max: config.loginMaxFailures * 5, timeWindow: windowMs }, errors: ['USERNAME_TAKEN', 'SIGNUP_CLOSED', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: Credentials, response: { 201: Type.Object({ username: Type.String() }) } },
     onRequest: async (request) => {
       if (config.signup === 'closed') throw new ApiError('SIGNUP_CLOSED')
@@ -111,7 +112,7 @@ export function credentialRoutes (scope: FastifyInstance, s: AppServices): void 
   })
 
   app.post('/auth/login', {
-    config: { access, secretBody: true, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs }, errors: ['AUTH_INVALID_CREDENTIALS', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
+    config: { ...(signed === undefined ? {} : { signed }), secretBody: true, rateLimit: { max: config.loginMaxFailures * 10, timeWindow: windowMs }, errors: ['AUTH_INVALID_CREDENTIALS', 'HTTPS_REQUIRED', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: Credentials, response: { 200: KeyResponse } },
     onRequest: async (request) => { requireHttps(request) }
   }, async (request, reply) => {
@@ -149,7 +150,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
   const sessionEnd = (p: Principal): number => p.fields.sessionStart + config.sessionMaxSeconds * 1000
 
   app.post('/auth/refresh', {
-    config: { access: userOnly, errors: ['VALIDATION_FAILED'] },
+    config: { signed: userOnly, errors: ['VALIDATION_FAILED'] },
     schema: { response: { 200: KeyResponse } }
   }, async (request, reply) => {
     requireNoBody(request)
@@ -161,7 +162,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
   })
 
   app.post('/auth/logout', {
-    config: { access: userOnly, errors: ['VALIDATION_FAILED'] },
+    config: { signed: userOnly, errors: ['VALIDATION_FAILED'] },
     schema: { response: { 204: NoContent } }
   }, async (request, reply) => {
     requireNoBody(request)
@@ -172,7 +173,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
   })
 
   app.post('/auth/password', {
-    config: { access: userOnly, secretBody: true, errors: ['AUTH_INVALID_CREDENTIALS', 'RATE_LIMIT_UNAVAILABLE'] },
+    config: { signed: userOnly, secretBody: true, errors: ['AUTH_INVALID_CREDENTIALS', 'RATE_LIMIT_UNAVAILABLE'] },
     schema: { body: PasswordChange, response: { 204: NoContent } }
   }, async (request, reply) => {
     const p = request.principal as Principal
@@ -194,7 +195,7 @@ export function sessionRoutes (scope: FastifyInstance, s: AppServices): void {
   })
 
   app.get('/auth/whoami', {
-    config: { access: anyPrincipal },
+    config: { signed: anyPrincipal },
     schema: { response: { 200: WhoAmI } }
   }, (request, reply) => {
     // Synchronous (no promise to settle): the cheapest signed route, the one bench/ measures.

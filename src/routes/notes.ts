@@ -16,8 +16,8 @@ import type { AppServices } from '../services.js'
 import { pageOf } from './paging.js'
 
 const users = { kinds: ['user'] as const }
-const found = { access: users, errors: ['NOT_FOUND'] as const }
-const owner = { access: users, errors: ['NOT_FOUND', 'FORBIDDEN'] as const }
+const found = { signed: users, errors: ['NOT_FOUND'] as const }
+const owner = { signed: users, errors: ['NOT_FOUND', 'FORBIDDEN'] as const }
 
 export function noteView (note: Note, viewer: string): { id: string, owner: string, title: string, body: string, grants: Note['grants'], createdAt: string, updatedAt: string } {
   return {
@@ -60,12 +60,12 @@ export function notesRoutes (scope: FastifyInstance, s: AppServices): void {
     return note
   }
 
-  app.post('/v1/notes', { config: { access: users }, schema: { body: TextCreate, response: { 201: NoteSchema } } }, async (request, reply) => {
+  app.post('/v1/notes', { config: { signed: users }, schema: { body: TextCreate, response: { 201: NoteSchema } } }, async (request, reply) => {
     const note = await s.store.createNote({ id: s.newId(), owner: who(request), ...request.body }, s.now())
     return reply.code(201).send(noteView(note, who(request)))
   })
 
-  app.get('/v1/notes', { config: { access: users }, schema: { querystring: PageQuery, response: { 200: Page(NoteSchema) } } }, async (request) => {
+  app.get('/v1/notes', { config: { signed: users }, schema: { querystring: PageQuery, response: { 200: Page(NoteSchema) } } }, async (request) => {
     const username = who(request)
     return pageOf(s.cursors, `notes|${username}`, request.query, (after, limit) => s.store.listNotesFor(username, after, limit), n => noteView(n, username))
   })
@@ -87,7 +87,7 @@ export function notesRoutes (scope: FastifyInstance, s: AppServices): void {
     return reply.code(204).send(null)
   })
 
-  app.put('/v1/notes/:id/grants/:username', { config: { access: users, errors: ['NOT_FOUND', 'FORBIDDEN', 'USER_NOT_FOUND', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] }, schema: { params: GrantParams, body: GrantBody, response: { 200: NoteSchema } } }, async (request) => {
+  app.put('/v1/notes/:id/grants/:username', { config: { signed: users, errors: ['NOT_FOUND', 'FORBIDDEN', 'USER_NOT_FOUND', 'RATE_LIMITED', 'RATE_LIMIT_UNAVAILABLE'] }, schema: { params: GrantParams, body: GrantBody, response: { 200: NoteSchema } } }, async (request) => {
     const { id, username } = request.params
     await noteFor(id, who(request), 'owner')
     if (username === who(request)) throw new ApiError('VALIDATION_FAILED', 'params.username: the owner cannot be granted their own note')

@@ -8,7 +8,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { randomInt } from 'node:crypto'
 import { ApiError } from '../errors.js'
-import { canonicalBytes, signCanonical } from '../auth/canonical.js'
+import { signRequest as sdkSign } from '../sdk/signer.js'
 import { issueKey, type Keyring } from '../auth/keys.js'
 import { clientSid } from '../auth/scopes.js'
 
@@ -117,8 +117,8 @@ export class MicrotimeSource {
 
 /** The four auth headers for one request (target as signed: with PUBLIC_PATH_PREFIX). */
 export function signRequest (cred: Credential, time: number, method: string, signedTarget: string, body: Buffer): Record<string, string> {
-  const canonical = canonicalBytes({ username: cred.username, keyId: cred.keyId, time: String(time), method, target: signedTarget }, body)
-  return { 'auth-username': cred.username, 'auth-key-id': cred.keyId, 'x-microtime': String(time), 'auth-signature': signCanonical(cred.signingKey, canonical) }
+  // The SDK's signer, as any client of the API signs.
+  return { ...sdkSign(cred, time, method, signedTarget, body).headers }
 }
 
 /**

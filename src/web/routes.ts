@@ -14,8 +14,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, LightMyRequestResponse, RouteOptions } from 'fastify'
 import Type from 'typebox'
+import fp from 'fastify-plugin'
 import { ApiError, type ErrorCode } from '../errors.js'
-import { enforceBodyRules, rawBody } from '../auth/plugin.js'
+import { bodyRuleFromHead, rawBody } from '../body.js'
 import { parseKeyId } from '../auth/keys.js'
 import { Credentials } from '../schemas/common.js'
 import type { AppServices } from '../services.js'
@@ -58,7 +59,7 @@ export interface WebOptions {
 }
 
 /** Registers the website on `app` (the root instance: internal requests are injected into it). */
-export async function webRoutes (app: FastifyInstance, s: AppServices, opts: WebOptions = {}): Promise<void> {
+async function webRoutes (app: FastifyInstance, s: AppServices, opts: WebOptions = {}): Promise<void> {
   const { config } = s
   const keyTtlMs = config.keyTtlSeconds * 1000
   const sessionMaxMs = config.sessionMaxSeconds * 1000
@@ -145,9 +146,13 @@ export async function webRoutes (app: FastifyInstance, s: AppServices, opts: Web
   await app.register(async (scope) => {
     staticRoutes(scope, opts.staticDirs)
 
+    // The API request is performed with the body exactly as the browser sent it: bytes, never parsed here.
+    scope.removeContentTypeParser('application/json')
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => { done(null, body) })
     scope.addHook('onRequest', async (request: FastifyRequest) => {
       if (STATE_CHANGING.has(request.method) && !isSameOrigin(request)) throw new ApiError('CSRF_REJECTED')
-      enforceBodyRules(request, config.bodyLimitBytes)
+      const rule = bodyRuleFromHead(request.method, request.headers, config.bodyLimitBytes)
+      if (rule !== null) throw new ApiError(rule)
     })
 
     scope.post('/web/signup', {
@@ -239,3 +244,8 @@ export async function webRoutes (app: FastifyInstance, s: AppServices, opts: Web
     scope.route(apiRoute)
   })
 }
+
+/** The website as a plugin of the root instance (its API requests are injected into the app's own routes). */
+export const website = fp(async (app: FastifyInstance, o: WebOptions & { services: AppServices }) => {
+  await webRoutes(app, o.services, o)
+}, { name: 'website', fastify: '5.x', dependencies: ['routes'] })
