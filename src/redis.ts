@@ -83,17 +83,19 @@ export function connectRedis (target: RedisTarget, onError: (err: Error) => void
     if ('url' in target) return new Redis(target.url, o)
     const nodes: RedisOptions = { ...o, ...(target.password === undefined ? {} : { password: target.password }), ...(target.tls === true ? { tls: {} } : {}) }
     if ('sentinels' in target) {
-      // Sentinel: ioredis asks the Sentinels for the current master, and reconnects when they announce
-      // a new one (failoverDetector subscribes to their +switch-master), so a master that is cut off but
-      // still running is left at once. A Sentinel that holds a question gives up after the command timeout.
+      // Sentinel: ioredis asks the Sentinels for the current master whenever it (re)connects. A master
+      // that dies closes the connection; a former master the Sentinels turned into a replica answers
+      // writes with READONLY, which makes ioredis reconnect and ask again. (Not ioredis's failoverDetector:
+      // a +switch-master that arrives while it is reconnecting ends the client for good, seen in
+      // test/redis-failover.test.ts with ioredis 5.11.) A Sentinel that holds a question gives up after
+      // the command timeout.
       return new Redis({
         ...nodes,
         sentinels: target.sentinels,
         name: target.master,
         sentinelRetryStrategy: retry,
-        sentinelReconnectStrategy: retry,
         sentinelCommandTimeout: COMMAND_TIMEOUT_MS,
-        failoverDetector: true,
+        reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
         ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
         ...(target.tls === true ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {})
       })

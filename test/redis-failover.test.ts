@@ -116,6 +116,12 @@ t.test('Sentinel: SIGKILL the master under signed load', async t => {
   stop = true
   await running
   const newMaster = await layout.currentMaster()
+  if (recoveredAt === undefined) {
+    // What the layout looked like, to tell a failover that did not happen from a replica that did not join.
+    for (const d of [...layout.replicas, ...layout.sentinels]) t.comment(`${d.port}:\n${d.output().split('\n').slice(-25).join('\n')}`)
+    const last = answers.slice(-5).map(a => `${a.what} ${a.status} ${String(a.code)} ${a.ms}ms`)
+    t.comment(`last answers: ${last.join('; ')}`)
+  }
   t.not(newMaster, oldMaster, `the Sentinels promoted a replica (${String(newMaster)})`)
 
   const fresh503 = answers.filter(a => a.kind === 'fresh' && a.status === 503)

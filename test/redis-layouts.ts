@@ -82,6 +82,12 @@ export interface SentinelLayoutOptions {
   password?: string
   /** requirepass of every Sentinel. */
   sentinelPassword?: string
+  /**
+   * Sentinel's failover-timeout (default here 5000 ms): a failover whose election failed (split votes,
+   * likelier on a loaded machine) is tried again after twice this. It is also how long a replica may
+   * replicate from another address than the master's before the Sentinels point it at the master.
+   */
+  failoverTimeoutMs?: number
   /** Where replica `i` finds its master (a test may put a proxy between them); the master's port by default. */
   replicaOf?: (masterPort: number, i: number) => Promise<number>
 }
@@ -141,6 +147,7 @@ export async function startSentinelLayout (dir: string, opts: SentinelLayoutOpti
         ...(opts.password === undefined ? [] : [`sentinel auth-pass ${SENTINEL_MASTER} "${opts.password}"`]),
         `sentinel down-after-milliseconds ${SENTINEL_MASTER} 1000`,
         `sentinel parallel-syncs ${SENTINEL_MASTER} 4`,
+        `sentinel failover-timeout ${SENTINEL_MASTER} ${opts.failoverTimeoutMs ?? 5000}`,
         ''
       ].join('\n'))
       sentinels.push(await daemons.start('redis-sentinel', [conf], 'Sentinel ID', home, port))
