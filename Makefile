@@ -40,6 +40,7 @@ help:
 	@echo "make test-mongo - the store contract suite against MONGODB_URI"
 	@echo "make bench  - load tests against peers (BENCH_QUICK=1 for under 2 minutes)"
 	@echo "make cluster - Redis + 3 instances + nginx (TLS) on https://127.0.0.1:9443 until Ctrl-C"
+	@echo "make cluster REDIS=sentinel - the same with Redis as a master, 2 replicas and 3 Sentinels"
 	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
 
 # node@<major> into .node/<major>/. Its preinstall script fetches the binary for this
@@ -109,8 +110,9 @@ openapi: deps
 	node --import tsx src/openapi-cli.ts > openapi/openapi.json.tmp && mv openapi/openapi.json.tmp openapi/openapi.json
 
 # Redis, three instances sharing one keyring and one store, and nginx terminating TLS, on loopback.
+# REDIS=sentinel: a master, two replicas and three Sentinels instead of one redis-server.
 cluster: deps system-deps
-	node --import tsx test/cluster/main.ts
+	REDIS="$(or $(REDIS),single)" node --import tsx test/cluster/main.ts
 
 keyring-rotate: build
 	@test -n "$(KEYRING)" || { echo "usage: make keyring-rotate KEYRING=path/to/keyring"; exit 2; }

@@ -34,6 +34,10 @@ const VARIABLES = {
   REDIS_SENTINELS: { schema: Text(HOST_PORT_LIST, 'comma-separated host:port pairs of the Sentinels'), default: undefined },
   REDIS_SENTINEL_MASTER: { schema: Text('^[A-Za-z0-9._-]{1,128}$', 'the master name the Sentinels monitor: 1..128 chars of [A-Za-z0-9._-]'), default: undefined },
   REDIS_CLUSTER_NODES: { schema: Text(HOST_PORT_LIST, 'comma-separated host:port pairs of Redis Cluster seed nodes'), default: undefined },
+  REDIS_PASSWORD: { schema: Type.String({ minLength: 1, maxLength: 512, description: '1..512 characters' }), default: undefined },
+  REDIS_SENTINEL_PASSWORD: { schema: Type.String({ minLength: 1, maxLength: 512, description: '1..512 characters' }), default: undefined },
+  REDIS_TLS: { schema: OnOff('on or off'), default: 'off' },
+  REDIS_REPLAY_REPLICAS: { schema: Int(0, 16, 'an integer 0..16'), default: undefined },
   BODY_LIMIT_BYTES: { schema: Int(1024, 104_857_600, 'an integer number of bytes, 1024..104857600'), default: '1048576' },
   HEADERS_TIMEOUT_MS: { schema: Int(1000, 300_000, 'an integer number of milliseconds, 1000..300000'), default: '10000' },
   BODY_TIMEOUT_MS: { schema: Int(1000, 600_000, 'an integer number of milliseconds, 1000..600000'), default: '30000' },
@@ -54,10 +58,10 @@ const VARIABLES = {
  * Variables of this project beyond api-v1.md's table (the README lists them too).
  * MAX_CONNECTIONS caps open connections: past it new ones are closed at once.
  */
-export const PROJECT_VARIABLES: readonly string[] = ['MAX_CONNECTIONS']
+export const PROJECT_VARIABLES: readonly string[] = ['MAX_CONNECTIONS', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS', 'REDIS_REPLAY_REPLICAS']
 
 /** Values that must never be echoed back in an error message. */
-const SECRET_VARIABLES = new Set(['ADMIN_PASSWORD', 'MONGODB_URI', 'REDIS_URL'])
+const SECRET_VARIABLES = new Set(['ADMIN_PASSWORD', 'MONGODB_URI', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'])
 
 export type VariableName = keyof typeof VARIABLES
 export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[]
@@ -81,6 +85,16 @@ export interface Config {
   redisSentinel: { sentinels: Array<{ host: string, port: number }>, master: string } | undefined
   /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES). */
   redisClusterNodes: Array<{ host: string, port: number }> | undefined
+  /**
+   * How the Sentinel and Cluster modes log in and encrypt (REDIS_PASSWORD for the Redis nodes,
+   * REDIS_SENTINEL_PASSWORD for the Sentinels, REDIS_TLS); REDIS_URL carries its own in the URL.
+   */
+  redisAuth: { password: string | undefined, sentinelPassword: string | undefined, tls: boolean }
+  /**
+   * Replicas that must hold a replay entry before its request is accepted (REDIS_REPLAY_REPLICAS):
+   * 1 by default with Sentinel or Cluster, 0 with REDIS_URL.
+   */
+  redisReplayReplicas: number
   bodyLimitBytes: number
   /** The head must arrive within this many ms (408 REQUEST_TIMEOUT). */
   headersTimeoutMs: number
@@ -187,6 +201,13 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (redisWays.length > 1) problems.push(`${redisWays.join(' and ')} are exclusive: set one way to reach Redis`)
   const sentinels = hostPorts(raw.REDIS_SENTINELS, 'REDIS_SENTINELS', problems)
   const clusterNodes = hostPorts(raw.REDIS_CLUSTER_NODES, 'REDIS_CLUSTER_NODES', problems)
+  // The URL carries its own password and scheme (rediss://); the other two ways take them from here.
+  const given = [...(raw.REDIS_PASSWORD === undefined ? [] : ['REDIS_PASSWORD']), ...(raw.REDIS_TLS === 'on' ? ['REDIS_TLS=on'] : [])]
+  if (given.length > 0 && raw.REDIS_SENTINELS === undefined && raw.REDIS_CLUSTER_NODES === undefined) {
+    problems.push(`${given.join(' and ')} apply to REDIS_SENTINELS or REDIS_CLUSTER_NODES${raw.REDIS_URL === undefined ? '' : ' (with REDIS_URL, the URL carries them: redis://:password@host:port, rediss:// for TLS)'}`)
+  }
+  if (raw.REDIS_SENTINEL_PASSWORD !== undefined && raw.REDIS_SENTINELS === undefined) problems.push('REDIS_SENTINEL_PASSWORD needs REDIS_SENTINELS')
+  if (raw.REDIS_REPLAY_REPLICAS !== undefined && redisWays.length === 0) problems.push('REDIS_REPLAY_REPLICAS needs REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES')
   if (typeof value.HEADERS_TIMEOUT_MS === 'number' && typeof value.BODY_TIMEOUT_MS === 'number' && value.HEADERS_TIMEOUT_MS > value.BODY_TIMEOUT_MS) {
     problems.push(`HEADERS_TIMEOUT_MS must not be more than BODY_TIMEOUT_MS (got ${value.HEADERS_TIMEOUT_MS} and ${value.BODY_TIMEOUT_MS}): the head is part of the request`)
   }
@@ -211,6 +232,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     redisUrl: raw.REDIS_URL,
     redisSentinel: sentinels === undefined || raw.REDIS_SENTINEL_MASTER === undefined ? undefined : { sentinels, master: raw.REDIS_SENTINEL_MASTER },
     redisClusterNodes: clusterNodes,
+    redisAuth: { password: raw.REDIS_PASSWORD, sentinelPassword: raw.REDIS_SENTINEL_PASSWORD, tls: value.REDIS_TLS === 'on' },
+    redisReplayReplicas: typeof value.REDIS_REPLAY_REPLICAS === 'number' ? value.REDIS_REPLAY_REPLICAS : (raw.REDIS_SENTINELS !== undefined || raw.REDIS_CLUSTER_NODES !== undefined ? 1 : 0),
     bodyLimitBytes: value.BODY_LIMIT_BYTES as number,
     headersTimeoutMs: value.HEADERS_TIMEOUT_MS as number,
     bodyTimeoutMs: value.BODY_TIMEOUT_MS as number,

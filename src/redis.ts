@@ -8,13 +8,30 @@
  * Commands fail fast while Redis is down (no offline queue), so the server
  * answers 503 at once instead of hanging, and never accepts a request it
  * cannot prove fresh. ioredis reconnects by itself; service resumes with it.
+ *
+ * The same through Sentinel (ioredis follows the master the Sentinels name)
+ * or a Cluster: every command touches one key (so it runs on that key's node
+ * and needs no hash tag), PUBLISH reaches subscribers on every node of a
+ * Cluster, and a replay entry may wait for replicas (WAIT) before its request
+ * is accepted, so a failover cannot forget it.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { ReplayAnswer, ReplayCache } from './auth/replay.js'
 import type { FailureLimiter } from './auth/login-limiter.js'
+import type { Config } from './config.js'
 
 /** One connection to Redis: a single server or Sentinel-managed master (Redis), or a Redis Cluster. */
 export type RedisClient = Redis | Cluster
+
+/** Password and TLS for the Sentinel and Cluster ways (a URL carries its own). */
+export interface RedisAuth {
+  /** The Redis nodes' password (REDIS_PASSWORD). */
+  password?: string | undefined
+  /** The Sentinels' own password (REDIS_SENTINEL_PASSWORD). */
+  sentinelPassword?: string | undefined
+  /** TLS to the nodes and the Sentinels, checked against Node's CAs (NODE_EXTRA_CA_CERTS adds one). */
+  tls?: boolean | undefined
+}
 
 /**
  * How to reach Redis (one of REDIS_URL, REDIS_SENTINELS + REDIS_SENTINEL_MASTER, REDIS_CLUSTER_NODES).
@@ -23,8 +40,16 @@ export type RedisClient = Redis | Cluster
 export type RedisTarget =
   | string
   | { url: string }
-  | { sentinels: Array<{ host: string, port: number }>, master: string }
-  | { clusterNodes: Array<{ host: string, port: number }> }
+  | ({ sentinels: Array<{ host: string, port: number }>, master: string } & RedisAuth)
+  | ({ clusterNodes: Array<{ host: string, port: number }> } & RedisAuth)
+
+/** The one way to Redis the configuration names, or undefined without Redis. */
+export function redisTargetOf (config: Config): RedisTarget | undefined {
+  if (config.redisUrl !== undefined) return config.redisUrl
+  if (config.redisSentinel !== undefined) return { sentinels: config.redisSentinel.sentinels, master: config.redisSentinel.master, ...config.redisAuth }
+  if (config.redisClusterNodes !== undefined) return { clusterNodes: config.redisClusterNodes, password: config.redisAuth.password, tls: config.redisAuth.tls }
+  return undefined
+}
 
 export interface RedisLink {
   client: RedisClient
@@ -52,15 +77,33 @@ export function connectRedis (target: RedisTarget, onError: (err: Error) => void
   const commandOptions: RedisOptions = { ...options, commandTimeout: COMMAND_TIMEOUT_MS }
   // The subscriber may queue its SUBSCRIBE until connected.
   const subscriberOptions: RedisOptions = { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null }
+  const retry = (times: number): number => Math.min(100 * times, 2000)
   const open = (o: RedisOptions): RedisClient => {
     if (typeof target === 'string') return new Redis(target, o)
     if ('url' in target) return new Redis(target.url, o)
-    // Sentinel: ioredis asks the Sentinels for the current master and follows failovers.
-    if ('sentinels' in target) return new Redis({ ...o, sentinels: target.sentinels, name: target.master, sentinelRetryStrategy: (times: number) => Math.min(100 * times, 2000) })
+    const nodes: RedisOptions = { ...o, ...(target.password === undefined ? {} : { password: target.password }), ...(target.tls === true ? { tls: {} } : {}) }
+    if ('sentinels' in target) {
+      // Sentinel: ioredis asks the Sentinels for the current master whenever it (re)connects. A master
+      // that dies closes the connection; a former master the Sentinels turned into a replica answers
+      // writes with READONLY, which makes ioredis reconnect and ask again. (Not ioredis's failoverDetector:
+      // a +switch-master that arrives while it is reconnecting ends the client for good, seen in
+      // test/redis-failover.test.ts with ioredis 5.11.) A Sentinel that holds a question gives up after
+      // the command timeout.
+      return new Redis({
+        ...nodes,
+        sentinels: target.sentinels,
+        name: target.master,
+        sentinelRetryStrategy: retry,
+        sentinelCommandTimeout: COMMAND_TIMEOUT_MS,
+        reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+        ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
+        ...(target.tls === true ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {})
+      })
+    }
     const cluster: ClusterOptions = {
       enableOfflineQueue: o.enableOfflineQueue ?? false,
-      clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
-      redisOptions: o
+      clusterRetryStrategy: retry,
+      redisOptions: nodes
     }
     return new Cluster(target.clusterNodes, cluster)
   }
@@ -90,19 +133,36 @@ export function connectRedis (target: RedisTarget, onError: (err: Error) => void
   }
 }
 
+/** How long Redis waits for replicas to acknowledge replay entries (WAIT's timeout), under the command timeout. */
+export const REPLAY_WAIT_MS = 500
+
+interface Batch { promise: Promise<number>, resolve: (n: number) => void, reject: (err: unknown) => void }
+
 /**
  * Check 7 across instances: SET key NX with a relative expiry (PX), so the
  * entry's life is counted by Redis from when it is stored, whatever Redis's
  * own clock says. `expiresAt` (X-Microtime + skew + BODY_TIMEOUT_MS + 1 ms,
  * by this instance's clock) becomes a TTL of expiresAt - now.
+ *
+ * With `replicas` > 0 (REDIS_REPLAY_REPLICAS) a request is accepted only once
+ * that many replicas hold its entry (WAIT after the SET): replication is
+ * asynchronous, and an entry the master acknowledged but had not passed on
+ * would be lost in a failover, letting the request be replayed once. When the
+ * replicas do not acknowledge within REPLAY_WAIT_MS the request is not
+ * accepted (503) and its entry is taken back, so a retry is not taken for a replay.
  */
 export class RedisReplayCache implements ReplayCache {
   readonly #redis: RedisClient
   readonly #prefix: string
+  readonly #replicas: number
+  /** SETs sent since the last WAIT was sent: the next WAIT covers them all. */
+  #pending: Batch | undefined
+  #waiting = false
 
-  constructor (redis: RedisClient, audience: string) {
+  constructor (redis: RedisClient, audience: string, options: { replicas?: number } = {}) {
     this.#redis = redis
     this.#prefix = `signed-api:${audience}:replay:`
+    this.#replicas = options.replicas ?? 0
   }
 
   async remember (key: string, expiresAt: number, now: number): Promise<ReplayAnswer> {
@@ -110,16 +170,62 @@ export class RedisReplayCache implements ReplayCache {
     // No request that can still be accepted has an entry past its expiry (check 3 runs first);
     // refused rather than stored with no life (also for a not-a-number time).
     if (!(ttl >= 1)) return 'replay'
+    const entry = this.#prefix + key
     try {
-      const set = await this.#redis.set(this.#prefix + key, '1', 'PX', ttl, 'NX')
-      return set === 'OK' ? 'fresh' : 'replay'
+      if (this.#replicas === 0) return await this.#redis.set(entry, '1', 'PX', ttl, 'NX') === 'OK' ? 'fresh' : 'replay'
+      let set: unknown
+      let acknowledged: number
+      if (this.#redis instanceof Cluster) {
+        // One pipeline goes to the node of its key, so the WAIT follows the SET on that node's connection.
+        const results = await this.#redis.pipeline().set(entry, '1', 'PX', ttl, 'NX').wait(this.#replicas, REPLAY_WAIT_MS).exec()
+        const [setResult, waitResult] = results ?? []
+        if (setResult === undefined || waitResult === undefined || setResult[0] !== null || waitResult[0] !== null) return 'unavailable'
+        set = setResult[1]
+        acknowledged = Number(waitResult[1])
+      } else {
+        // One connection: WAIT answers for every write sent on it before, so the SETs sent
+        // while a WAIT is out share the next one (one WAIT per round trip, not per request).
+        const sent = this.#redis.set(entry, '1', 'PX', ttl, 'NX')
+        ;[set, acknowledged] = await Promise.all([sent, this.#acknowledged()])
+      }
+      if (set !== 'OK') return 'replay'
+      if (acknowledged >= this.#replicas) return 'fresh'
+      this.#redis.del(entry).catch(() => undefined)
+      return 'unavailable'
     } catch {
       return 'unavailable'
     }
   }
 
+  /** How many replicas hold every write sent so far on this connection. */
+  async #acknowledged (): Promise<number> {
+    let batch = this.#pending
+    if (batch === undefined) {
+      let resolve!: (n: number) => void
+      let reject!: (err: unknown) => void
+      const promise = new Promise<number>((res, rej) => { resolve = res; reject = rej })
+      batch = { promise, resolve, reject }
+      this.#pending = batch
+    }
+    if (!this.#waiting) this.#flush()
+    return await batch.promise
+  }
+
+  #flush (): void {
+    const batch = this.#pending
+    if (batch === undefined) return
+    this.#pending = undefined
+    this.#waiting = true
+    ;(this.#redis as Redis).wait(this.#replicas, REPLAY_WAIT_MS).then(n => { batch.resolve(Number(n)) }, (err: unknown) => { batch.reject(err) }).finally(() => {
+      this.#waiting = false
+      this.#flush()
+    })
+  }
+
   async healthy (): Promise<boolean> {
     try {
+      // A Cluster answers PING from any node; ready means every slot is served.
+      if (this.#redis instanceof Cluster) return String(await this.#redis.cluster('INFO')).includes('cluster_state:ok')
       return await this.#redis.ping() === 'PONG'
     } catch {
       return false

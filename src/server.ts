@@ -9,7 +9,7 @@ import { loadKeyring, KeyringError } from './auth/keyring-file.js'
 import { openEmbeddedStore } from './store/embedded.js'
 import { openMongoStore } from './store/mongodb.js'
 import { loadTls } from './tls.js'
-import { connectRedis } from './redis.js'
+import { connectRedis, RedisReplayCache, redisTargetOf } from './redis.js'
 import type { Store } from './store/port.js'
 
 class StartupError extends Error {}
@@ -29,10 +29,11 @@ async function main (): Promise<void> {
   const tls = config.tls ? await loadTls({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, dataDir: config.dataDir }) : undefined
   const store = await openStore(config)
   // An unreachable Redis does not stop the start: signed requests answer 503 until it is back.
-  const target = config.redisUrl ?? (config.redisSentinel === undefined ? undefined : { sentinels: config.redisSentinel.sentinels, master: config.redisSentinel.master }) ?? (config.redisClusterNodes === undefined ? undefined : { clusterNodes: config.redisClusterNodes })
+  const target = redisTargetOf(config)
   const redis = target === undefined ? undefined : connectRedis(target, (err) => process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'redis unavailable', err: err.message })}\n`))
-  const app = await buildApp(config, { store, keyring, ...(redis === undefined ? {} : { redis }), ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
-
+  // The replay cache waits for REDIS_REPLAY_REPLICAS replicas to hold each entry (1 with Sentinel or Cluster).
+  const replay = redis === undefined ? undefined : new RedisReplayCache(redis.client, config.audience, { replicas: config.redisReplayReplicas })
+  const app = await buildApp(config, { store, keyring, ...(redis === undefined ? {} : { redis, replay }), ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
   let closing = false
   const close = (signal: string): void => {
     if (closing) return

@@ -1,91 +1,73 @@
 /**
  * REDIS_SENTINELS + REDIS_SENTINEL_MASTER and REDIS_CLUSTER_NODES against real
- * processes on loopback (Debian's redis-server and redis-sentinel), files in a
- * temp dir, stopped by PID: two instances sharing a keyring and a store refuse
- * a replay across instances, share failed-login counts and see each other's
- * logouts. (Failover under load is not covered here.)
+ * processes on loopback (Debian's redis-server and redis-sentinel, see
+ * test/redis-layouts.ts), files in a temp dir, stopped by PID: two instances
+ * sharing a keyring and a store use each other's keys, refuse a replay across
+ * instances, share failed-login and signed-request counts and see each other's
+ * logouts. On a Cluster also: the revocation nudge reaches a subscriber on
+ * every node, /ready follows the cluster's state, and replay entries wait for
+ * replicas only when told to. Failover: test/redis-failover.test.ts and
+ * test/redis-replay-window.test.ts.
  */
 import t from 'tap'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { buildTestApp, ManualClock, newKeyring, sign, signedInject, signup, signupAndLogin, tempDir, viaHttps, type Tap } from './helper.js'
-import { freePort } from './redis-server.js'
-import { connectRedis, type RedisTarget } from '../src/redis.js'
+import { Redis } from 'ioredis'
+import { buildTestApp, ManualClock, newKeyring, nextTime, sign, signedInject, signup, signupAndLogin, tempDir, viaHttps, type Tap } from './helper.js'
+import { startClusterLayout, startSentinelLayout } from './redis-layouts.js'
+import { connectRedis, RedisReplayCache, RedisRevocationBus, type RedisTarget } from '../src/redis.js'
+import { loadConfig } from '../src/config.js'
 
-/** Starts `command args` and waits for `ready` in its output; killed (SIGKILL) at teardown. */
-async function daemon (t: Tap, command: string, args: string[], ready: string, cwd: string): Promise<ChildProcess> {
-  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    const exited = new Promise(resolve => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
-  })
-  await new Promise<void>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${out}`)), 10_000)
-    const seen = (c: Buffer): void => { out += c.toString(); if (out.includes(ready)) { clearTimeout(timer); resolve() } }
-    child.stdout?.on('data', seen)
-    child.stderr?.on('data', seen)
-    child.once('exit', code => { clearTimeout(timer); reject(new Error(`${command} exited ${String(code)}:\n${out}`)) })
-  })
-  return child
+interface Layout { target: RedisTarget, replicas: number }
+
+async function sentinelLayout (t: Tap): Promise<Layout> {
+  // With passwords on the nodes and on the Sentinel, so both reach ioredis; one replica, so the
+  // replay cache's default for Sentinel (one replica holds each entry) is what runs here.
+  const layout = await startSentinelLayout(tempDir(t, 'sentinel-'), { replicas: 1, sentinels: 1, password: 'node secret 1', sentinelPassword: 'sentinel secret 2' })
+  t.teardown(layout.stop)
+  // The layout's environment is a configuration; what the instances get is what it names.
+  const config = loadConfig(layout.env)
+  if (config.redisAuth.password !== 'node secret 1' || config.redisAuth.sentinelPassword !== 'sentinel secret 2') throw new Error('REDIS_PASSWORD and REDIS_SENTINEL_PASSWORD not read')
+  return { target: layout.target, replicas: config.redisReplayReplicas }
 }
 
-async function redisServer (t: Tap, dir: string, extra: string[] = []): Promise<number> {
-  const port = await freePort()
-  const home = join(dir, String(port))
-  mkdirSync(home)
-  await daemon(t, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', home, ...extra], 'Ready to accept connections', home)
-  return port
+async function clusterLayout (t: Tap): Promise<Layout> {
+  const layout = await startClusterLayout(tempDir(t, 'cluster-'))
+  t.teardown(layout.stop)
+  // Three masters and no replica: entries cannot wait for one (REDIS_REPLAY_REPLICAS=0).
+  return { target: layout.target, replicas: loadConfig({ ...layout.env, REDIS_REPLAY_REPLICAS: '0' }).redisReplayReplicas }
 }
 
-async function sentinelLayout (t: Tap): Promise<RedisTarget> {
-  const dir = tempDir(t, 'sentinel-')
-  const master = await redisServer(t, dir)
-  const port = await freePort()
-  const conf = join(dir, 'sentinel.conf')
-  const { writeFileSync } = await import('node:fs')
-  writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor signed-api 127.0.0.1 ${master} 1\nsentinel down-after-milliseconds signed-api 1000\n`)
-  await daemon(t, 'redis-sentinel', [conf], 'Sentinel ID', dir)
-  return { sentinels: [{ host: '127.0.0.1', port }], master: 'signed-api' }
-}
-
-async function clusterLayout (t: Tap): Promise<RedisTarget> {
-  const dir = tempDir(t, 'cluster-')
-  const ports: number[] = []
-  for (let i = 0; i < 3; i++) ports.push(await redisServer(t, dir, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`]))
-  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map(p => `127.0.0.1:${p}`), '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 })
-  if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout} ${created.stderr}`)
-  // Wait until every node says the cluster is up.
-  for (let i = 0; i < 100; i++) {
-    const states = ports.map(p => spawnSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }).stdout)
-    if (states.every(s => s.includes('cluster_state:ok'))) break
-    await new Promise(resolve => setTimeout(resolve, 100))
+/** Two instances on one keyring and store (the embedded store's DATA_DIR), each with its own Redis connections. */
+async function pair (t: Tap, layout: Layout, env: Record<string, string>): Promise<{ a: Awaited<ReturnType<typeof buildTestApp>>, b: Awaited<ReturnType<typeof buildTestApp>>, clock: ManualClock }> {
+  const dataDir = tempDir(t)
+  const clock = new ManualClock(Date.now())
+  const keyring = newKeyring()
+  const instance = async (): Promise<Awaited<ReturnType<typeof buildTestApp>>> => {
+    const redis = connectRedis(layout.target, () => {})
+    const replay = new RedisReplayCache(redis.client, 'dev', { replicas: layout.replicas })
+    return await buildTestApp(t, { env, clock, keyring, dataDir, deps: { redis, replay, revocationPollMs: 3_600_000 } })
   }
-  return { clusterNodes: ports.slice(0, 2).map(port => ({ host: '127.0.0.1', port })) }
+  return { a: await instance(), b: await instance(), clock }
 }
 
-const layouts: Array<[string, (t: Tap) => Promise<RedisTarget>]> = [['Sentinel', sentinelLayout], ['Cluster', clusterLayout]]
-
-for (const [name, layout] of layouts) {
-  t.test(`${name}: replay refused across instances, failed logins shared, a logout seen by the other instance`, async t => {
-    const target = await layout(t)
-    const dataDir = tempDir(t)
-    const clock = new ManualClock(Date.now())
-    const keyring = newKeyring()
-    const env = { LOGIN_MAX_FAILURES: '2' }
-    const link = (): ReturnType<typeof connectRedis> => connectRedis(target, () => {})
-    const a = await buildTestApp(t, { env, clock, keyring, dataDir, deps: { redis: link(), revocationPollMs: 3_600_000 } })
-    const b = await buildTestApp(t, { env, clock, keyring, dataDir, deps: { redis: link(), revocationPollMs: 3_600_000 } })
+for (const [name, layoutOf] of [['Sentinel', sentinelLayout], ['Cluster', clusterLayout]] as const) {
+  t.test(`${name}: keys, replays, failed logins, request limits and logouts are shared by two instances`, async t => {
+    const layout = await layoutOf(t)
+    t.equal(layout.replicas, name === 'Sentinel' ? 1 : 0)
+    const { a, b, clock } = await pair(t, layout, { LOGIN_MAX_FAILURES: '2', RATE_LIMIT_PER_MINUTE: '6' })
     t.equal((await a.app.inject({ method: 'GET', url: '/ready' })).statusCode, 200, 'ready through Redis')
 
     const cred = await signupAndLogin(a.app, 'alice')
     const headers = sign(cred, 'GET', '/auth/whoami', '', clock.now())
-    t.equal((await a.app.inject({ method: 'GET', url: '/auth/whoami', headers })).statusCode, 200)
-    const replayed = await b.app.inject({ method: 'GET', url: '/auth/whoami', headers })
+    t.equal((await b.app.inject({ method: 'GET', url: '/auth/whoami', headers })).statusCode, 200, 'a key issued by one instance works on the other')
+    const replayed = await a.app.inject({ method: 'GET', url: '/auth/whoami', headers })
     t.equal(replayed.json().code, 'AUTH_REPLAY', 'a replay to the other instance is refused')
+
+    // The signed-request limit (@fastify/rate-limit's Redis store) counts across instances: 6 a minute.
+    const carol = await signupAndLogin(b.app, 'carol')
+    const whoami = async (app: typeof a.app): Promise<number> => (await signedInject(app, clock, carol, { method: 'GET', url: '/auth/whoami' })).statusCode
+    const answers: number[] = []
+    for (let i = 0; i < 7; i++) answers.push(await whoami(i % 2 === 0 ? a.app : b.app))
+    t.same(answers, [200, 200, 200, 200, 200, 200, 429], 'the seventh request, whichever instance it reaches, is over the limit of 6')
 
     await signup(a.app, 'bob')
     const fail = async (app: typeof a.app): Promise<number> => (await app.inject({ method: 'POST', url: '/auth/login', headers: viaHttps(), payload: { username: 'bob', password: 'wrong password!' } })).statusCode
@@ -93,10 +75,67 @@ for (const [name, layout] of layouts) {
 
     t.equal((await signedInject(a.app, clock, cred, { method: 'POST', url: '/auth/logout' })).statusCode, 204)
     let code = ''
-    for (let i = 0; i < 40 && code !== 'AUTH_KEY_REVOKED'; i++) {
-      code = (await signedInject(b.app, clock, cred, { method: 'GET', url: '/auth/whoami' })).json().code
+    const loggedOut = Date.now()
+    // Generous for a loaded machine: the nudge usually arrives within milliseconds.
+    for (let i = 0; i < 150 && code !== 'AUTH_KEY_REVOKED'; i++) {
+      // Each poll from its own address, so that the request limit (per principal and address) never answers first.
+      code = (await b.app.inject({ method: 'GET', url: '/auth/whoami', headers: sign(cred, 'GET', '/auth/whoami', '', nextTime(clock)), remoteAddress: `192.0.${Math.floor(i / 250)}.${(i % 250) + 1}` })).json().code
       if (code !== 'AUTH_KEY_REVOKED') await new Promise(resolve => setTimeout(resolve, 50))
     }
-    t.equal(code, 'AUTH_KEY_REVOKED', 'the nudge reached the other instance (its poll is set to an hour)')
+    if (code !== 'AUTH_KEY_REVOKED') t.comment([...a.logs, ...b.logs].join(''))
+    t.equal(code, 'AUTH_KEY_REVOKED', `the nudge reached the other instance (its poll is set to an hour) within ${Date.now() - loggedOut} ms`)
   })
 }
+
+t.test('Cluster: a nudge reaches a subscriber on every node; /ready follows the cluster; entries wait for replicas only when told', async t => {
+  const layout = await startClusterLayout(tempDir(t, 'cluster-'))
+  t.teardown(layout.stop)
+  const link = connectRedis(layout.target, () => {})
+  t.teardown(() => link.close())
+  t.ok(await link.ready(5000))
+
+  // PUBLISH on a Cluster is passed to every node: an instance hears it whichever node its subscriber chose.
+  const heard = layout.nodes.map(() => [] as string[])
+  const listeners = await Promise.all(layout.nodes.map(async (node, i) => {
+    const r = new Redis({ port: node.port, host: '127.0.0.1' })
+    t.teardown(() => r.disconnect())
+    r.on('error', () => {})
+    r.on('message', (_channel: string, message: string) => { heard[i]?.push(message) })
+    await r.subscribe('signed-api:dev:revocations')
+    return r
+  }))
+  t.equal(listeners.length, 3)
+  const bus = new RedisRevocationBus(link, 'dev')
+  for (let seq = 1; seq <= 5; seq++) await bus.publish(seq)
+  for (let i = 0; i < 100 && heard.some(h => h.length < 5); i++) await new Promise(resolve => setTimeout(resolve, 20))
+  // Order across nodes is not kept (each PUBLISH may enter through another node); a nudge only says "look now".
+  t.same(heard.map(h => [...h].sort()), [['1', '2', '3', '4', '5'], ['1', '2', '3', '4', '5'], ['1', '2', '3', '4', '5']], 'every node delivered every nudge, whichever node each PUBLISH went to')
+
+  // REDIS_CLUSTER_NODES' default waits for one replica per entry: a Cluster without replicas refuses
+  // rather than accept unreplicated entries; REDIS_REPLAY_REPLICAS=0 accepts them.
+  t.equal(loadConfig(layout.env).redisReplayReplicas, 1)
+  const strict = new RedisReplayCache(link.client, 'dev', { replicas: 1 })
+  const lax = new RedisReplayCache(link.client, 'dev', { replicas: 0 })
+  const now = Date.now()
+  t.equal(await strict.remember('sig-strict', now + 40_000, now), 'unavailable', 'no replica acknowledged: not accepted')
+  t.equal(await strict.remember('sig-strict', now + 40_000, now), 'unavailable', 'and its entry was taken back, so a retry is not a replay')
+  t.equal(await lax.remember('sig-lax', now + 40_000, now), 'fresh')
+  t.equal(await lax.remember('sig-lax', now + 40_000, now), 'replay')
+  // Keys spread over the nodes: each SET went to its own key's node.
+  for (let i = 0; i < 30; i++) t.equal(await lax.remember(`spread-${i}`, now + 40_000, now), 'fresh')
+  const perNode = await Promise.all(layout.nodes.map(async node => {
+    const r = new Redis({ port: node.port, host: '127.0.0.1' })
+    try { return Number(await r.dbsize()) } finally { r.disconnect() }
+  }))
+  t.ok(perNode.every(n => n > 0), `entries on every node: ${perNode.join(', ')}`)
+
+  t.equal(await lax.healthy(), true, 'healthy while every slot is served')
+  // A master without a replica stops: its slots are not served any more, and the cluster says so.
+  await layout.nodes[2]?.kill('SIGKILL')
+  let healthy = true
+  for (let i = 0; i < 150 && healthy; i++) {
+    healthy = await lax.healthy()
+    if (healthy) await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  t.equal(healthy, false, 'not healthy once the cluster is down (cluster_state:fail after the node timeout of 2 s)')
+})

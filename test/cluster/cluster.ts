@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { addKeyringVersion } from '../../src/auth/keys.js'
 import { loadTls } from '../../src/tls.js'
 import { freePort } from '../redis-server.js'
+import { startSentinelLayout, type SentinelLayout } from '../redis-layouts.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -57,6 +58,8 @@ export interface ClusterOptions {
   prefixed?: boolean
   /** Where logs and data go; a new temp dir by default. */
   dir?: string
+  /** 'sentinel': a master, two replicas and three Sentinels instead of one redis-server (REDIS_SENTINELS). */
+  redis?: 'single' | 'sentinel'
 }
 
 export interface Cluster {
@@ -65,6 +68,8 @@ export interface Cluster {
   caFile: string
   ca: string
   redisUrl: string
+  /** With `redis: 'sentinel'`: the layout (its master can be killed to watch a failover). */
+  sentinel: SentinelLayout | undefined
   instances: Instance[]
   prefixed: Instance | undefined
   nginxConf: string
@@ -141,11 +146,21 @@ export async function startCluster (opts: ClusterOptions = {}): Promise<Cluster>
   writeFileSync(certFile, tls.cert)
   writeFileSync(keyFile, tls.key, { mode: 0o600 })
 
-  const redisPort = await freePort()
-  const redis = spawn(findBinary('redis-server'), ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', join(dir, 'redis'), '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'ignore', 'ignore'] })
-  processes.push(redis)
-  await waitForPort(redisPort, 10_000, 'redis-server', () => redis.exitCode !== null)
-  const redisUrl = `redis://127.0.0.1:${redisPort}`
+  let sentinel: SentinelLayout | undefined
+  let redis: ChildProcess | undefined
+  let redisUrl = ''
+  if (opts.redis === 'sentinel') {
+    findBinary('redis-sentinel')
+    sentinel = await startSentinelLayout(join(dir, 'redis'), { replicas: 2, sentinels: 3 })
+    await sentinel.settled()
+  } else {
+    const redisPort = await freePort()
+    const single = spawn(findBinary('redis-server'), ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', join(dir, 'redis'), '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'ignore', 'ignore'] })
+    redis = single
+    processes.push(single)
+    await waitForPort(redisPort, 10_000, 'redis-server', () => single.exitCode !== null)
+    redisUrl = `redis://127.0.0.1:${redisPort}`
+  }
 
   const baseEnv = {
     PATH: process.env.PATH ?? '',
@@ -153,7 +168,7 @@ export async function startCluster (opts: ClusterOptions = {}): Promise<Cluster>
     TLS: 'off',
     DATA_DIR: join(dir, 'data'),
     MASTER_KEY_FILE: keyring,
-    REDIS_URL: redisUrl,
+    ...(sentinel === undefined ? { REDIS_URL: redisUrl } : sentinel.env),
     LOG_LEVEL: 'warn',
     ...opts.env
   }
@@ -197,6 +212,7 @@ export async function startCluster (opts: ClusterOptions = {}): Promise<Cluster>
     caFile: certFile,
     ca: tls.cert,
     redisUrl,
+    sentinel,
     instances,
     prefixed,
     nginxConf,
@@ -212,7 +228,8 @@ export async function startCluster (opts: ClusterOptions = {}): Promise<Cluster>
     async stop () {
       await stopProcess(nginx, 'SIGQUIT', 5_000)
       await Promise.all(processes.filter(p => p !== nginx && p !== redis).map(async p => stopProcess(p, 'SIGTERM', 10_000)))
-      await stopProcess(redis, 'SIGTERM', 5_000)
+      if (redis !== undefined) await stopProcess(redis, 'SIGTERM', 5_000)
+      await sentinel?.stop()
       if (opts.dir === undefined) rmSync(dir, { recursive: true, force: true })
     }
   }
