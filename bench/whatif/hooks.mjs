@@ -17,16 +17,15 @@ const PATCHES = {
     ['/dist/src/auth/verify.js', "const digest = canonicalDigest(key ?? 'no key', parts, body);", "const digest = globalThis.__benchDigest ??= canonicalDigest(key ?? 'no key', parts, body);"],
     ['/dist/src/auth/verify.js', '!signatureMatches(digest, auth.signature)', 'false']
   ],
-  // The 12 security headers of helmet's defaults (api-v1.md requires them on every answer): written with no
-  // head (server-response.ts), and set on no reply (app.ts does that for injected answers only, or as a fallback).
+  // The 12 security headers of helmet's defaults (api-v1.md requires them on every answer), set on each reply
+  // by the root hook (plugins/headers.ts): what they cost now that no undocumented Node method writes them.
   'skip-security-headers': [
-    ['/dist/src/server-response.js', 'storeHeader.call(this, firstLine + fixedLinesFor(headers), headers);', 'storeHeader.call(this, firstLine, headers);'],
-    ['/dist/src/app.js', '    const setSecurityHeaders = (reply) => {', '    const setSecurityHeaders = (reply) => { return;']
+    ['/dist/src/plugins/headers.js', '        reply.headers(security);', '']
   ],
   // Check 7: nothing remembered, every signature fresh.
-  'skip-replay': [['/dist/src/auth/plugin.js', 'pending = replay.remember(entry.key, entry.expiresAt, now);', "pending = 'fresh';"]],
+  'skip-replay': [['/dist/src/fastify/index.js', 'pending = replay.remember(entry.key, entry.expiresAt, tBody);', "pending = 'fresh';"]],
   // The per-principal rate limit step.
-  'skip-rate-limit': [['/dist/src/auth/plugin.js', 'services.rateLimit.hit(`${principal.name}|${request.ip}`, afterLimit);', 'afterLimit(null);']]
+  'skip-rate-limit': [['/dist/src/fastify/index.js', 'limiter.hit(`${principal.name}|${limitAddress(request.ip)}`, afterLimit);', 'afterLimit(null);']]
 }
 
 export async function load (url, context, next) {
