@@ -16,7 +16,9 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const { openEmbeddedStore } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'store', 'embedded.js')).href)
+// BENCH_SERVER (another build's dist/src/server.js, as for the runner): that build's store.
+const SRC = process.env.BENCH_SERVER ? dirname(resolve(process.env.BENCH_SERVER)) : join(ROOT, 'dist', 'src')
+const { openEmbeddedStore } = await import(pathToFileURL(join(SRC, 'store', 'embedded.js')).href)
 
 const dir = mkdtempSync(join(tmpdir(), 'signed-api-notes-queries-'))
 const statements = []

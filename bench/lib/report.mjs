@@ -113,7 +113,8 @@ export function renderMarkdown ({ meta, rows, soak, replay, queries }) {
   if (soak) {
     const steady = Math.min(...soak.snapshots.map((x) => x.heapMB))
     const bound = Math.max(3, 0.1 * steady)
-    bars.push(`- no unbounded heap growth under signed load: ${soak.growthMB >= 0 ? '+' : ''}${soak.growthMB.toFixed(1)} MB after GC from the lowest steady value to the end, over the steady ${soak.growthWindowS.toFixed(0)} s of ${c.soak} s (allowance ${bound.toFixed(1)} MB) → ${verdict(soak.growthMB <= bound)}`)
+    const judged = soak.judged !== false
+    bars.push(`- no unbounded heap growth under the signed mix (${soak.routes.join(' + ')}): ${soak.growthMB >= 0 ? '+' : ''}${soak.growthMB.toFixed(1)} MB after GC from the lowest steady value to the end, over the steady ${soak.growthWindowS.toFixed(0)} s of ${c.soak} s (allowance ${bound.toFixed(1)} MB) → ${judged ? verdict(soak.growthMB <= bound) : 'not judged: the soak ends before the replay cache is full (its entries live up to 42 s); the full run soaks 5 minutes'}`)
   }
   // ---- the data-path bars (issue 20) ----
   for (const transport of ['HTTPS', 'HTTP']) {
