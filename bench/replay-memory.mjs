@@ -36,7 +36,18 @@ const { replayEntry } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'au
 const args = process.argv.slice(2)
 const json = args.includes('--json')
 const counts = args.filter((a) => /^\d+$/.test(a)).map(Number)
-const sizes = counts.length > 0 ? counts : [250_000, 999_999]
+
+// How many entries a steady signed load keeps (issue 20): an entry lives until
+// X-Microtime + skew + body timeout + 1 ms (the defaults: 10 s + 30 s + 1 ms),
+// rounded up to its whole second, and goes at the first sweep after that second
+// has passed: at most 42 s after X-Microtime for a client whose clock agrees with
+// the server's. So at RATE signed requests per second the cache holds RATE x 42 s.
+const SKEW_MS = 10_000
+const BODY_TIMEOUT_MS = 30_000
+const RATE = 10_000
+const LIFETIME_S = Math.ceil((SKEW_MS + BODY_TIMEOUT_MS + 1) / 1000) + 1
+const AT_RATE = RATE * LIFETIME_S
+const sizes = counts.length > 0 ? counts : [250_000, AT_RATE, 999_999]
 
 function heap () {
   globalThis.gc()
@@ -50,7 +61,7 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1')
 
 function measure (n) {
   const now = 1_767_225_600_000
-  const skew = 10_000
+  const skew = SKEW_MS
   // Random bytes for all signatures up front, outside the measured heap (freed before `before`).
   const raw = randomBytes(32 * n)
   const sigBytes = Buffer.allocUnsafe(64)
@@ -65,7 +76,7 @@ function measure (n) {
     const username = USERS[i % USERS.length].toString('latin1')
     const signature = sigBytes.toString('latin1')
     const timeMs = now - (i % skew) // X-Microtime within the last skew window
-    const entry = replayEntry({ username, keyId: '', time: String(timeMs), timeMs, signature }, { clockSkewMs: skew, bodyTimeoutMs: 30_000 })
+    const entry = replayEntry({ username, keyId: '', time: String(timeMs), timeMs, signature }, { clockSkewMs: skew, bodyTimeoutMs: BODY_TIMEOUT_MS })
     const answer = cache.remember(entry.key, entry.expiresAt, now)
     if (answer !== 'fresh') throw new Error(`entry ${i}: ${answer}`)
   }
@@ -124,10 +135,15 @@ for (const n of sizes) {
   runs.push(measure(n))
 }
 const variants = args.includes('--variants') ? ['hex-key-smi', 'bin-key-smi', 'bin-key-sets'].map((v) => measureLayout(v, sizes[0])) : undefined
-const result = { node: process.version, runs, ...(variants === undefined ? {} : { variants }) }
+const steady = runs.find((r) => r.entries === AT_RATE)
+const atRate = steady === undefined
+  ? undefined
+  : { rate: RATE, lifetimeS: LIFETIME_S, skewMs: SKEW_MS, bodyTimeoutMs: BODY_TIMEOUT_MS, entries: AT_RATE, bytesPerEntry: steady.bytesPerEntry, mb: steady.heapBytes / 1e6 }
+const result = { node: process.version, runs, ...(atRate === undefined ? {} : { atRate }), ...(variants === undefined ? {} : { variants }) }
 if (json) {
   process.stdout.write(JSON.stringify(result) + '\n')
 } else {
   for (const r of runs) process.stdout.write(`MemoryReplayCache, ${r.entries.toLocaleString('en-US')} entries: ${(r.heapBytes / 1e6).toFixed(1)} MB of heap, ${r.bytesPerEntry.toFixed(1)} bytes per entry\n`)
+  if (atRate !== undefined) process.stdout.write(`at ${atRate.rate.toLocaleString('en-US')} signed requests per second (entries live ${atRate.lifetimeS} s at most: skew ${atRate.skewMs / 1000} s + body timeout ${atRate.bodyTimeoutMs / 1000} s + 1 ms, to the whole second, swept the next): ${atRate.entries.toLocaleString('en-US')} entries, ${atRate.bytesPerEntry.toFixed(1)} bytes per entry, ${atRate.mb.toFixed(1)} MB\n`)
   for (const r of variants ?? []) process.stdout.write(`layout ${r.layout}, ${r.entries.toLocaleString('en-US')} entries: ${r.bytesPerEntry.toFixed(1)} bytes per entry\n`)
 }

@@ -5,8 +5,8 @@
  *
  *   BENCH_QUICK=1      short runs (the whole thing in under 2 minutes)
  *   BENCH_PROFILE=1    instead of the table: CPU-profile the verify path under load
- *   BENCH_ONLY=a,b     only some groups: product-https, product-http, soak, peers, replay
- *   BENCH_SCENARIOS=a,b only some rows: whoami, articles, notes, login, health, bare, jwt, express
+ *   BENCH_ONLY=a,b     only some groups: product-https, product-http, soak, peers, replay, queries, whatif, attribution
+ *   BENCH_SCENARIOS=a,b only some rows: whoami, articles, notes, login, health, bare, jwt, express, read-floor, write-floor
  *   BENCH_DURATION, BENCH_WARMUP, BENCH_REPEATS, BENCH_CONNECTIONS, BENCH_SOAK: override
  */
 import { spawn } from 'node:child_process'
@@ -40,7 +40,8 @@ const cfg = {
   connections: num('BENCH_CONNECTIONS', 50),
   // One login at a time: the CPU of one hash, not of four fighting over one core's cache.
   loginConnections: num('BENCH_LOGIN_CONNECTIONS', 1),
-  soak: num('BENCH_SOAK', QUICK ? 30 : 60),
+  // The memory soak: 5 minutes of the realistic mix in a full run, 30 s in a quick one.
+  soak: num('BENCH_SOAK', QUICK ? 30 : 300),
   rateLimitPerMinute: 1_000_000,
   loginMaxFailures: 1000,
   users: 4,
@@ -51,7 +52,7 @@ const cfg = {
 }
 const only = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',').map((s) => s.trim())) : null
 const want = (group) => only === null || only.has(group)
-// BENCH_SCENARIOS=whoami,health,bare,jwt: only these rows (keys: whoami articles notes login health bare jwt express).
+// BENCH_SCENARIOS=whoami,health,bare,jwt: only these rows (keys: whoami articles notes login health bare jwt express read-floor write-floor).
 const scenarioKeys = env.BENCH_SCENARIOS ? new Set(env.BENCH_SCENARIOS.split(',').map((s) => s.trim())) : null
 const wantRow = (key) => scenarioKeys === null || scenarioKeys.has(key)
 const transports = new Set((env.BENCH_TRANSPORTS ?? 'https,http').split(',').map((s) => s.trim().toLowerCase()))
@@ -139,6 +140,8 @@ async function startPeer (script, { tls, redisUrl, variant }) {
       BENCH_TLS_PAIR: join(dataDir, 'dev-tls.pem'),
       ...(redisUrl === undefined ? {} : { BENCH_REDIS_URL: redisUrl }),
       ...(variant === undefined ? {} : { BENCH_VARIANT: variant }),
+      // The data-path floors read and write the product's own SQLite file.
+      BENCH_SQLITE: join(dataDir, 'store.sqlite'),
       BENCH_PROBE_FILE: probeFile
     }
   })
@@ -336,10 +339,12 @@ async function productScenarios (rows, server, setup) {
 }
 
 /**
- * Heap of the server over a long signed load: every signed route that
- * exists (whoami weighted 3:1:1 so the replay cache sees a high rate), signed
- * at send time. Heap after a full GC at the start, once the replay cache is
- * full (entries live X-Microtime + 10 s), then every `every` seconds.
+ * Heap of the server over a long signed load of the realistic mix: every
+ * signed route that exists (whoami, article list, note write, 3:1:1 so the
+ * replay cache sees a high rate), signed at send time. Heap after a full GC
+ * at the start, once the replay cache is full (entries live X-Microtime +
+ * skew + body timeout, 10 + 30 s by default: `steadyAt`), then every
+ * `every` seconds.
  */
 async function soak (server, setup) {
   const names = ['whoami', 'articles', 'notes'].filter((n) => setup.routes[n].ok)
@@ -348,8 +353,9 @@ async function soak (server, setup) {
   log(`soak: ${cfg.soak} s of signed ${names.join(' + ')} over ${server.transport} ...`)
   const mb = (x) => x / 1e6
   const start = await probe(server, { gc: true })
-  const steadyAt = Math.min(12, cfg.soak / 2.5)
-  const every = cfg.soak >= 60 ? 10 : 6
+  // Replay entries live X-Microtime + 10 s skew + 30 s body timeout (+ under 2 s of bucket rounding and sweep).
+  const steadyAt = Math.min(42, cfg.soak / 2.5)
+  const every = cfg.soak >= 300 ? 30 : cfg.soak >= 60 ? 10 : 6
   const snapshots = []
   const running = runLoad({ url: server.base, connections: cfg.connections, ramp: cfg.ramp, duration: cfg.soak, server, traffic, cores: pin })
   const t0 = Date.now()
@@ -372,7 +378,9 @@ async function soak (server, setup) {
     steadyAtS: steadyAt,
     // Growth past the lowest steady-state heap: a leak keeps climbing, a full cache does not.
     growthMB: last - Math.min(...steady),
-    growthWindowS: snapshots[snapshots.length - 1].t - snapshots[0].t
+    growthWindowS: snapshots[snapshots.length - 1].t - snapshots[0].t,
+    // Before 42 s the replay cache is still filling: a shorter soak (the quick run's) shows no steady state to judge.
+    judged: cfg.soak >= 42 + 2 * every
   }
 }
 
@@ -387,6 +395,20 @@ function replayMemory () {
     child.stderr.on('data', (d) => { err += d })
     child.on('exit', (code) => {
       try { resolve(JSON.parse(out)) } catch { resolve({ error: `replay-memory.mjs exited ${code}: ${err.trim().slice(-400)}` }) }
+    })
+  })
+}
+
+/** Statements one notes list runs, with 1 and with 20 shared notes (bench/notes-queries.mjs). */
+function notesQueries () {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(HERE, 'notes-queries.mjs'), '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err += d })
+    child.on('exit', (code) => {
+      try { resolve(JSON.parse(out)) } catch { resolve({ error: `notes-queries.mjs exited ${code}: ${err.trim().slice(-400)}` }) }
     })
   })
 }
@@ -425,6 +447,39 @@ async function peerScenarios (rows, redis) {
         }
       })
     }
+    await floorScenarios(rows, tls)
+  }
+}
+
+/**
+ * The data-path floors (issue 20): bare Fastify routes on the product's own
+ * SQLite file, with the product's response schemas (peers/store-floor.mjs).
+ * The read floor serves the first page of the articles the product seeded;
+ * the write floor inserts the same ~150-byte note, one commit per request.
+ */
+async function floorScenarios (rows, tls) {
+  const floors = [
+    { key: 'read-floor', label: 'peer: bare Fastify + the same SQLite file, first page of articles (read floor)', request: { method: 'GET', path: '/v1/public/articles' }, expect: 200 },
+    { key: 'write-floor', label: 'peer: bare Fastify + the same SQLite file, one note INSERT per request, WAL synchronous=FULL (write floor)', request: { method: 'POST', path: '/v1/notes', headers: { 'content-type': 'application/json' }, body: noteBody(0) }, expect: 201 }
+  ].filter((f) => wantRow(f.key))
+  if (floors.length === 0) return
+  const T = tls ? 'HTTPS' : 'HTTP'
+  if (!existsSync(join(dataDir, 'store.sqlite'))) {
+    for (const f of floors) rows.push({ group: 'peer', key: f.key, scenario: f.label, transport: T, skipped: true, note: 'no product store in this run' })
+    return
+  }
+  const server = await startPeer('store-floor', { tls })
+  try {
+    for (const f of floors) {
+      await scenario(rows, { group: 'peer', key: f.key, scenario: f.label, transport: T }, async () => {
+        const once = await call(server.base, f.request.method, f.request.path, { ca: tls ? ca() : undefined, headers: f.request.headers, body: f.request.body })
+        if (once.status !== f.expect) throw new Error(`${f.request.method} ${f.request.path} answered ${once.status} ${once.body.slice(0, 200)}`)
+        if (f.key === 'read-floor' && once.json?.items?.length === 0) log('  (the product seeded no articles: the floor reads an empty list)')
+        return await measure({ server, url: server.base, request: f.request })
+      })
+    }
+  } finally {
+    await server.stop()
   }
 }
 
@@ -555,11 +610,16 @@ async function main () {
       await server.stop()
     }
   } else if (want('peers')) {
-    // Peers need the product's certificate.
+    // Peers need the product's certificate, and the data-path floors its store with the articles seeded.
     const server = await startProduct({ tls: true })
-    await server.stop()
+    try {
+      if (wantRow('read-floor') || wantRow('write-floor')) await prepareProduct(server)
+    } finally {
+      await server.stop()
+    }
   }
   if (replay === null && want('replay')) replay = await replayMemory()
+  const queries = want('queries') ? await notesQueries() : null
 
   if (want('peers')) {
     const redis = await startRedis()
@@ -574,7 +634,7 @@ async function main () {
 
   meta.loadavgAfter = loadavg()
   meta.seconds = (Date.now() - started) / 1000
-  const result = { meta, rows, soak: soakResult, replay }
+  const result = { meta, rows, soak: soakResult, replay, queries }
   const md = renderMarkdown(result)
   const stamp = meta.date.replace(/[:.]/g, '-')
   const outDir = join(HERE, 'results')

@@ -1,6 +1,6 @@
 /** The markdown report: one table, then the bars of issue 8 (measured, never asserted). */
 
-const ORDER = ['whoami', 'articles', 'notes', 'login', 'health', 'bare', 'jwt', 'express', 'bare+helmet', 'bare+static', 'whatif:skip-hmac', 'whatif:skip-security-headers', 'whatif:skip-replay', 'whatif:skip-rate-limit']
+const ORDER = ['whoami', 'articles', 'notes', 'login', 'health', 'bare', 'jwt', 'express', 'read-floor', 'write-floor', 'bare+helmet', 'bare+static', 'whatif:skip-hmac', 'whatif:skip-security-headers', 'whatif:skip-replay', 'whatif:skip-rate-limit']
 
 function fmt (x, digits = 1) {
   if (x === undefined || x === null || !Number.isFinite(x)) return '—'
@@ -30,7 +30,7 @@ function notes (row) {
 /** A row whose answers were not (nearly) all 2xx measured something else: it backs no bar. */
 const valid = (r) => !r.missing && !r.skipped && r.notOk <= 0.001 * r.responses
 
-export function renderMarkdown ({ meta, rows, soak, replay }) {
+export function renderMarkdown ({ meta, rows, soak, replay, queries }) {
   const byKey = (key, transport) => rows.find((r) => r.key === key && r.transport === transport && valid(r))
   const lines = []
   const c = meta.cfg
@@ -69,6 +69,12 @@ export function renderMarkdown ({ meta, rows, soak, replay }) {
   if (replay !== null && replay !== undefined) {
     if (replay.error) lines.push(`| memory: replay-cache entry | — | | | | | | | | ${replay.error} |`)
     else lines.push(`| memory: bytes per replay-cache entry (MemoryReplayCache, keys from the server's replayEntry()) | — | | | | | | | | ${replay.runs.map((r) => `${r.bytesPerEntry.toFixed(0)} B/entry at ${r.entries.toLocaleString('en-US')} entries`).join('; ')}${replay.variants ? `. Other layouts (bench/replay-memory.mjs --variants): ${replay.variants.map((v) => `${v.layout} ${v.bytesPerEntry.toFixed(0)} B`).join(', ')}` : ''} |`)
+    const a = replay.atRate
+    if (a) lines.push(`| memory: replay cache at ${a.rate.toLocaleString('en-US')} signed req/s (entries live X-Microtime + ${a.skewMs / 1000} s skew + ${a.bodyTimeoutMs / 1000} s body timeout + 1 ms, to the whole second, swept the next: ${a.lifetimeS} s at most) | — | | | | | | | | ${a.entries.toLocaleString('en-US')} entries: ${a.bytesPerEntry.toFixed(0)} B/entry, ${a.mb.toFixed(1)} MB of heap |`)
+  }
+  if (queries) {
+    if (queries.error) lines.push(`| store: statements per notes list (embedded) | — | | | | | | | | ${queries.error} |`)
+    else lines.push(`| store: statements per notes list (embedded store, first page, bench/notes-queries.mjs) | — | | | | | | | | ${queries.one.statements} for ${queries.one.notes} shared note, ${queries.twenty.statements} for ${queries.twenty.notes} shared notes (${queries.twenty.grants} grants) |`)
   }
   lines.push('')
 
@@ -107,9 +113,31 @@ export function renderMarkdown ({ meta, rows, soak, replay }) {
   if (soak) {
     const steady = Math.min(...soak.snapshots.map((x) => x.heapMB))
     const bound = Math.max(3, 0.1 * steady)
-    bars.push(`- no unbounded heap growth under signed load: ${soak.growthMB >= 0 ? '+' : ''}${soak.growthMB.toFixed(1)} MB after GC from the lowest steady value to the end, over the steady ${soak.growthWindowS.toFixed(0)} s of ${c.soak} s (allowance ${bound.toFixed(1)} MB) → ${verdict(soak.growthMB <= bound)}`)
+    const judged = soak.judged !== false
+    bars.push(`- no unbounded heap growth under the signed mix (${soak.routes.join(' + ')}): ${soak.growthMB >= 0 ? '+' : ''}${soak.growthMB.toFixed(1)} MB after GC from the lowest steady value to the end, over the steady ${soak.growthWindowS.toFixed(0)} s of ${c.soak} s (allowance ${bound.toFixed(1)} MB) → ${judged ? verdict(soak.growthMB <= bound) : 'not judged: the soak ends before the replay cache is full (its entries live up to 42 s); the full run soaks 5 minutes'}`)
   }
-  lines.push('Bars (issue 8; measured here, never asserted in a test):')
+  // ---- the data-path bars (issue 20) ----
+  for (const transport of ['HTTPS', 'HTTP']) {
+    const arts = byKey('articles', transport)
+    const readFloor = byKey('read-floor', transport)
+    if (arts && readFloor) {
+      const r = arts.usPerReq / readFloor.usPerReq
+      bars.push(`- signed article list over ${transport} ≤ 1.3× the read floor's CPU µs/req: ${fmt(arts.usPerReq)}${spread(arts, 'usPerReq')} vs ${fmt(readFloor.usPerReq)}${spread(readFloor, 'usPerReq')} µs = ${r.toFixed(2)}× → ${verdict(r <= 1.3)}`)
+    } else if (transport === 'HTTPS') bars.push('- signed article list ≤ 1.3× the read floor: not measured')
+    const note = byKey('notes', transport)
+    const writeFloor = byKey('write-floor', transport)
+    if (note && writeFloor) {
+      const r = note.usPerReq / writeFloor.usPerReq
+      bars.push(`- signed note write over ${transport} ≤ 1.3× the write floor's CPU µs/req: ${fmt(note.usPerReq)}${spread(note, 'usPerReq')} vs ${fmt(writeFloor.usPerReq)}${spread(writeFloor, 'usPerReq')} µs = ${r.toFixed(2)}× → ${verdict(r <= 1.3)}`)
+      const w = note.rps / writeFloor.rps
+      bars.push(`- signed note write over ${transport} ≥ the write floor's writes/s: ${fmt(note.rps, 0)}${spread(note, 'rps')} vs ${fmt(writeFloor.rps, 0)}${spread(writeFloor, 'rps')} = ${w.toFixed(2)}× (server cores ${note.cpuPct.toFixed(0)}% and ${writeFloor.cpuPct.toFixed(0)}% busy) → ${verdict(w >= 1)}`)
+    } else if (transport === 'HTTPS') bars.push('- signed note write ≤ 1.3× / ≥ the write floor: not measured')
+  }
+  if (queries && !queries.error) {
+    bars.push(`- the notes list of 20 shared notes in a constant number of queries: ${queries.one.statements} statements for 1 shared note, ${queries.twenty.statements} for 20 → ${verdict(queries.constant)}`)
+  } else bars.push('- the notes list in a constant number of queries: not measured')
+  if (replay?.atRate) bars.push(`- replay cache at ${replay.atRate.rate.toLocaleString('en-US')} signed req/s (reported, no bar): ${replay.atRate.entries.toLocaleString('en-US')} entries × ${replay.atRate.bytesPerEntry.toFixed(0)} B = ${replay.atRate.mb.toFixed(1)} MB`)
+  lines.push('Bars (issues 8 and 20; measured here, never asserted in a test):')
   lines.push('')
   lines.push(...bars)
   lines.push('')

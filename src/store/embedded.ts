@@ -3,6 +3,9 @@
  *
  * WAL mode with synchronous=FULL: a write is acknowledged only after its WAL
  * frame is fsynced, so no acknowledged write is lost on kill -9 or power loss.
+ * Writes asked for in one turn of the event loop commit together (group
+ * commit, see groupCommit): one transaction and one fsync for all of them,
+ * each write in its own savepoint, each acknowledged once that commit returns.
  * Several processes on one machine may share the file (WAL allows one writer
  * and many readers at a time; busy_timeout makes writers queue, not fail).
  *
@@ -111,6 +114,85 @@ const cursorArgs = (after: Cursor | null): [number | null, number | null, number
 export interface EmbeddedStoreOptions {
   /** Where a start-up warning goes (a file readable by others was tightened); by default one JSON log line on stderr. */
   warn?: (message: string) => void
+  /** Called with the SQL of every statement run (better-sqlite3's `verbose`): tests and the bench count queries with it. */
+  onStatement?: (sql: string) => void
+}
+
+interface QueuedWrite {
+  run: () => unknown
+  resolve: (value: unknown) => void
+  reject: (err: unknown) => void
+}
+
+/**
+ * Group commit. better-sqlite3 is synchronous, so one write per transaction
+ * means one WAL fsync per write, with the event loop blocked in each; under
+ * concurrent requests that fsync, not the CPU, bounds writes per second.
+ * Here a write is queued, and the writes queued in one turn of the event
+ * loop (the requests whose bytes arrived in the same poll phase) run at the
+ * next check phase (setImmediate) in one IMMEDIATE transaction, each in its
+ * own savepoint: a write that fails (a unique key taken, say) is rolled back
+ * alone and rejected, and the others commit. Every promise settles only after
+ * the COMMIT has returned, that is after its fsync, so an acknowledged write
+ * survives kill -9 and power loss as before; if the transaction as a whole
+ * fails (BEGIN or COMMIT), nothing of it is stored and every write in it is
+ * rejected. A lone write runs as it did before, in its own transaction.
+ *
+ * Writes run in the order they were asked for. A read that runs before the
+ * flush does not see a queued write, which is not acknowledged yet either.
+ */
+function groupCommit (db: Database.Database): { write: <T>(run: () => T) => Promise<T>, flush: () => void } {
+  let queue: QueuedWrite[] = []
+  let timer: NodeJS.Immediate | null = null
+  const inSavepoint = db.transaction((run: () => unknown) => run())
+  const runAll = db.transaction((batch: QueuedWrite[], outcomes: Array<{ ok: boolean, value: unknown }>) => {
+    for (const w of batch) {
+      try {
+        outcomes.push({ ok: true, value: inSavepoint(w.run) })
+      } catch (err) {
+        // An error that ended the whole transaction (I/O, disk full): nothing is stored, every write fails.
+        if (!db.inTransaction) throw err
+        outcomes.push({ ok: false, value: err })
+      }
+    }
+  })
+  const flush = (): void => {
+    if (timer !== null) clearImmediate(timer)
+    timer = null
+    const batch = queue
+    queue = []
+    if (batch.length === 1) {
+      const w = batch[0] as QueuedWrite
+      try {
+        w.resolve(w.run())
+      } catch (err) {
+        w.reject(err)
+      }
+      return
+    }
+    if (batch.length === 0) return
+    const outcomes: Array<{ ok: boolean, value: unknown }> = []
+    try {
+      runAll.immediate(batch, outcomes)
+    } catch (err) {
+      for (const w of batch) w.reject(err)
+      return
+    }
+    batch.forEach((w, i) => {
+      const o = outcomes[i] as { ok: boolean, value: unknown }
+      if (o.ok) w.resolve(o.value)
+      else w.reject(o.value)
+    })
+  }
+  const write = <T>(run: () => T): Promise<T> => {
+    // A closed store: run now, so the write fails as it always did (the connection is not open).
+    if (!db.open) return new Promise<T>(resolve => resolve(run()))
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ run, resolve: resolve as (value: unknown) => void, reject })
+      timer ??= setImmediate(flush)
+    })
+  }
+  return { write, flush }
 }
 
 const stderrWarning = (message: string): void => {
@@ -165,7 +247,7 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
   const file = join(dataDir, 'store.sqlite')
   secureFiles(file, options.warn ?? stderrWarning)
-  const db = new Database(file, { timeout: 10_000 })
+  const db = new Database(file, { timeout: 10_000, ...(options.onStatement === undefined ? {} : { verbose: options.onStatement as (message?: unknown) => void }) })
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = FULL')
   db.pragma('foreign_keys = ON')
@@ -182,6 +264,8 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
     insertNote: db.prepare('INSERT INTO notes (id, owner, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'),
     getNote: db.prepare<[string], NoteRow>('SELECT * FROM notes WHERE id = ?'),
     grantsOf: db.prepare<[string], GrantRow>('SELECT * FROM note_grants WHERE note_id = ? ORDER BY username'),
+    // The grants of a whole page of notes in one query (the ids as one JSON array), not one query per note.
+    grantsOfMany: db.prepare<[string], GrantRow>('SELECT * FROM note_grants WHERE note_id IN (SELECT value FROM json_each(?)) ORDER BY note_id, username'),
     listNotesFor: db.prepare<[string, string, number | null, number | null, number | null, string | null, number], NoteRow>(
       `SELECT * FROM notes WHERE (owner = ? OR id IN (SELECT note_id FROM note_grants WHERE username = ?)) AND ${AFTER}
        ORDER BY created_at DESC, id DESC LIMIT ?`),
@@ -212,9 +296,22 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
     ping: db.prepare('SELECT 1')
   }
   let closed = false
+  const { write, flush } = groupCommit(db)
 
-  const toNote = (r: NoteRow): Note =>
-    ({ id: r.id, owner: r.owner, title: r.title, body: r.body, grants: grantsFrom(q.grantsOf.all(r.id)), createdAt: r.created_at, updatedAt: r.updated_at })
+  const noteOf = (r: NoteRow, grants: Iterable<GrantRow>): Note =>
+    ({ id: r.id, owner: r.owner, title: r.title, body: r.body, grants: grantsFrom(grants), createdAt: r.created_at, updatedAt: r.updated_at })
+  const toNote = (r: NoteRow): Note => noteOf(r, q.grantsOf.all(r.id))
+  /** Notes with their grants in two queries whatever their number: the rows, then every grant of theirs. */
+  const toNotes = (rows: NoteRow[]): Note[] => {
+    if (rows.length === 0) return []
+    const byNote = new Map<string, GrantRow[]>()
+    for (const g of q.grantsOfMany.all(JSON.stringify(rows.map(r => r.id)))) {
+      const list = byNote.get(g.note_id)
+      if (list === undefined) byNote.set(g.note_id, [g])
+      else list.push(g)
+    }
+    return rows.map(r => noteOf(r, byNote.get(r.id) ?? []))
+  }
   const insertOr409 = (what: string, run: () => void): void => {
     try {
       run()
@@ -234,7 +331,7 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
   return {
     kind: 'embedded',
     async createUser (user: NewUser, now: number) {
-      insertOr409('user', () => q.insertUser.run(user.username, user.passwordHash, JSON.stringify(user.roles), now, now))
+      await write(() => insertOr409('user', () => q.insertUser.run(user.username, user.passwordHash, JSON.stringify(user.roles), now, now)))
       return { ...user, roles: [...user.roles], disabled: false, createdAt: now, updatedAt: now }
     },
     async findUser (username) {
@@ -242,21 +339,21 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
       return row === undefined ? null : toUser(row)
     },
     async setPassword (username, passwordHash, now) {
-      return q.setPassword.run(passwordHash, now, username).changes === 1
+      return await write(() => q.setPassword.run(passwordHash, now, username).changes === 1)
     },
     async replacePasswordHash (username, expectedOldHash, newHash, now) {
-      return q.replacePasswordHash.run(newHash, now, username, expectedOldHash).changes === 1
+      return await write(() => q.replacePasswordHash.run(newHash, now, username, expectedOldHash).changes === 1)
     },
     async updateUser (username, patch, now) {
-      const row = q.updateUser.get(
+      const row = await write(() => q.updateUser.get(
         patch.roles === undefined ? null : JSON.stringify(patch.roles),
         patch.disabled === undefined ? null : (patch.disabled ? 1 : 0),
-        now, username)
+        now, username))
       return row === undefined ? null : toUser(row)
     },
 
     async createNote (note, now) {
-      insertOr409('note', () => q.insertNote.run(note.id, note.owner, note.title, note.body, now, now))
+      await write(() => insertOr409('note', () => q.insertNote.run(note.id, note.owner, note.title, note.body, now, now)))
       return { ...note, grants: grantsFrom(), createdAt: now, updatedAt: now }
     },
     async getNote (id) {
@@ -264,21 +361,21 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
       return row === undefined ? null : toNote(row)
     },
     async listNotesFor (username, after, limit) {
-      return q.listNotesFor.all(username, username, ...cursorArgs(after), limit).map(toNote)
+      return toNotes(q.listNotesFor.all(username, username, ...cursorArgs(after), limit))
     },
     async updateNote (id, patch, now) {
-      const row = q.updateNote.get(patch.title ?? null, patch.body ?? null, now, id)
+      const row = await write(() => q.updateNote.get(patch.title ?? null, patch.body ?? null, now, id))
       return row === undefined ? null : toNote(row)
     },
     async deleteNote (id) {
-      return q.deleteNote.run(id).changes === 1
+      return await write(() => q.deleteNote.run(id).changes === 1)
     },
     async setGrant (id, grantee, access, now) {
-      return setGrant.immediate(id, grantee, access, now)
+      return await write(() => setGrant.immediate(id, grantee, access, now))
     },
 
     async createArticle (article, now) {
-      insertOr409('article', () => q.insertArticle.run(article.id, article.title, article.body, article.author, now, now))
+      await write(() => insertOr409('article', () => q.insertArticle.run(article.id, article.title, article.body, article.author, now, now)))
       return { ...article, createdAt: now, updatedAt: now }
     },
     async getArticle (id) {
@@ -289,15 +386,15 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
       return q.listArticles.all(...cursorArgs(after), limit).map(toArticle)
     },
     async updateArticle (id, patch, now) {
-      const row = q.updateArticle.get(patch.title ?? null, patch.body ?? null, now, id)
+      const row = await write(() => q.updateArticle.get(patch.title ?? null, patch.body ?? null, now, id))
       return row === undefined ? null : toArticle(row)
     },
     async deleteArticle (id) {
-      return q.deleteArticle.run(id).changes === 1
+      return await write(() => q.deleteArticle.run(id).changes === 1)
     },
 
     async createClient (client, now) {
-      insertOr409('client', () => q.insertClient.run(client.id, client.name, client.kind, JSON.stringify(client.scopes), now, now))
+      await write(() => insertOr409('client', () => q.insertClient.run(client.id, client.name, client.kind, JSON.stringify(client.scopes), now, now)))
       return { ...client, scopes: [...client.scopes], generation: 1, createdAt: now, rotatedAt: now }
     },
     async getClient (id) {
@@ -308,22 +405,21 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
       return q.listClients.all().map(toClient)
     },
     async rotateClient (id, now) {
-      const row = q.rotateClient.get(now, id)
+      const row = await write(() => q.rotateClient.get(now, id))
       return row === undefined ? null : toClient(row)
     },
     async deleteClient (id) {
-      return q.deleteClient.run(id).changes === 1
+      return await write(() => q.deleteClient.run(id).changes === 1)
     },
 
     async addRevocation (r: Revocation, now: number) {
-      const info = q.addRevocation.run(r.principal, r.sid, r.before, r.effectiveAt, r.expiresAt, now)
-      return Number(info.lastInsertRowid)
+      return await write(() => Number(q.addRevocation.run(r.principal, r.sid, r.before, r.effectiveAt, r.expiresAt, now).lastInsertRowid))
     },
     async revocationsSince (after, limit) {
       return q.revocationsSince.all(after, limit).map(toRevocation)
     },
     async pruneRevocations (now) {
-      return q.pruneRevocations.run(now).changes
+      return await write(() => q.pruneRevocations.run(now).changes)
     },
     async ping () {
       if (closed) throw new Error('store closed')
@@ -332,6 +428,7 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
     async close () {
       if (closed) return
       closed = true
+      flush() // writes still queued commit (and are acknowledged) before the connection goes
       db.close()
     }
   }

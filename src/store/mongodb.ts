@@ -14,7 +14,7 @@
  * Documents use the port's id as `_id` (username for users, seq for
  * revocations), so the `_id` index is also the uniqueness and lookup index.
  */
-import { MongoClient, MongoServerError, type Collection, type Db, type Filter } from 'mongodb'
+import { MongoClient, MongoServerError, type Collection, type Db, type Filter, type IndexDescription } from 'mongodb'
 import type { Revocation, SequencedRevocation } from '../auth/revocation.js'
 import { ConflictError, type Access, type Article, type Client, type ClientKind, type Cursor, type Note, type Role, type Store, type User } from './port.js'
 import { grantsFrom } from './grants.js'
@@ -100,23 +100,42 @@ export const docToRevocation = (d: RevocationDoc): SequencedRevocation => ({
 // ---- setup
 
 /**
+ * Every index the store declares, by collection, besides the `_id` index
+ * MongoDB keeps on every collection (which serves every lookup by id, the
+ * counter, and the revocations by sequence: their `_id` is the sequence
+ * number). Each query the adapter runs is served by one of these or by `_id`
+ * (test/store/mongodb-indexes.test.ts checks it against the queries the
+ * adapter actually makes); ensureSchema creates them all at start.
+ */
+export const INDEXES: { readonly [K in keyof Collections]: readonly IndexDescription[] } = {
+  users: [],
+  notes: [
+    // listNotesFor: one index scan per side of the $or (owner, grantee), each in keyset order, merged.
+    { key: { owner: 1, createdAt: -1, _id: -1 }, name: 'owner_cursor' },
+    { key: { 'grants.username': 1, createdAt: -1, _id: -1 }, name: 'grantee_cursor' }
+  ],
+  // listArticles: the keyset order, newest first.
+  articles: [{ key: { createdAt: -1, _id: -1 }, name: 'cursor' }],
+  clients: [
+    { key: { name: 1 }, name: 'name_unique', unique: true },
+    // listClients: oldest first.
+    { key: { createdAt: 1, _id: 1 }, name: 'created' }
+  ],
+  // Not a TTL index: expiry is Unix ms (TTL needs a Date) and pruning is the
+  // port's explicit pruneRevocations; this only serves its range delete.
+  revocations: [{ key: { expiresAt: 1 }, name: 'expiry' }],
+  counters: []
+}
+
+/**
  * Creates the indexes the queries need (idempotent), and the revocation
  * counter, so that no collection is first created inside a transaction.
  */
 export async function ensureSchema (db: Db): Promise<void> {
   const c = collections(db)
-  await Promise.all([
-    // listNotesFor: one index scan per side of the $or, merged in cursor order.
-    c.notes.createIndexes([
-      { key: { owner: 1, createdAt: -1, _id: -1 }, name: 'owner_cursor' },
-      { key: { 'grants.username': 1, createdAt: -1, _id: -1 }, name: 'grantee_cursor' }
-    ]),
-    c.articles.createIndex({ createdAt: -1, _id: -1 }, { name: 'cursor' }),
-    // Not a TTL index: expiry is Unix ms (TTL needs a Date) and pruning is the
-    // port's explicit pruneRevocations; this only serves its range delete.
-    c.revocations.createIndex({ expiresAt: 1 }, { name: 'expiry' }),
-    c.clients.createIndex({ name: 1 }, { name: 'name_unique', unique: true })
-  ])
+  await Promise.all((Object.keys(INDEXES) as Array<keyof Collections>)
+    .filter(name => INDEXES[name].length > 0)
+    .map(async name => await c[name].createIndexes([...INDEXES[name]])))
   try {
     await c.counters.updateOne({ _id: REVOCATION_COUNTER }, { $setOnInsert: { seq: 0 } }, { upsert: true })
   } catch (err) {
@@ -172,7 +191,14 @@ const NEWEST_FIRST = { createdAt: -1, _id: -1 } as const
 /** Opens the store: connects, checks the deployment, creates indexes. */
 export async function openMongoStore (uri: string): Promise<Store> {
   const client = await connectStore(uri)
-  const db = client.db()
+  return mongoStoreOn(client.db(), client)
+}
+
+/**
+ * The store over `db`, its schema ensured (openMongoStore's second half):
+ * `client` is used for the revocation transaction's session and for close().
+ */
+export function mongoStoreOn (db: Db, client: Pick<MongoClient, 'startSession' | 'close'>): Store {
   const c = collections(db)
   let closed = false
 
