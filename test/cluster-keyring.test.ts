@@ -295,6 +295,8 @@ t.test('keyring add, activate and retire, each followed by a rolling restart, un
     })
     t.same(codes, [0, 0, 0], `${label}: each instance exits 0 on SIGTERM`)
     mark(`${label}: rolling restart over`)
+    t.same(problems, [], `${label}: so far, every live key, cookie and cursor worked on every running instance`)
+    t.same(failed, {}, `${label}: so far, no request of the load failed`)
   }
   const freshKeyVersions = async (): Promise<number[]> => {
     const out: number[] = []
@@ -330,6 +332,8 @@ t.test('keyring add, activate and retire, each followed by a rolling restart, un
   })
   const rolledOut = Date.now()
   t.same(activateCodes, [0, 0, 0], 'after activate: each instance exits 0 on SIGTERM')
+  t.same(problems, [], 'after activate: so far, every live key, cookie and cursor worked on every running instance')
+  t.same(failed, {}, 'after activate: so far, no request of the load failed')
   mark('after activate: rolling restart over')
   rolledOutAt = rolledOut
   t.ok(mixed, 'during the rollout, some instances issued version 2 while others issued version 1')
