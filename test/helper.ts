@@ -12,7 +12,7 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp, type AppDeps } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
-import { addKeyringVersion, parseKeyring, type Keyring } from '../src/auth/keys.js'
+import { activateKeyringVersion, addKeyringVersion, parseKeyring, type Keyring } from '../src/auth/keys.js'
 import { createPasswordHasher } from '../src/auth/passwords.js'
 import { openEmbeddedStore } from '../src/store/embedded.js'
 import type { Store } from '../src/store/port.js'
@@ -35,9 +35,10 @@ export function tempDir (t: Tap, prefix = 'signed-api-'): string {
   return dir
 }
 
+/** A keyring of `versions` versions, the newest active. */
 export function newKeyring (versions = 1): Keyring {
   let file = addKeyringVersion(null, 0)
-  for (let i = 1; i < versions; i++) file = addKeyringVersion(file, 0)
+  for (let i = 1; i < versions; i++) file = activateKeyringVersion(addKeyringVersion(file, 0), i + 1, 0)
   return parseKeyring(JSON.stringify(file))
 }
 

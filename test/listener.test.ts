@@ -164,7 +164,7 @@ t.test('disabling a user and deleting a client on one instance are refused on th
   t.ok(elapsed < 5_000, `within ${elapsed} ms`)
 })
 
-t.test('master key rotation: new keys use the newest version, older keys still verify', async t => {
+t.test('master key rotation: an added version verifies, the activated one issues, older keys still verify', async t => {
   const dir = tempDir(t)
   const keyDir = tempDir(t)
   mkdirSync(keyDir, { recursive: true })
@@ -174,8 +174,14 @@ t.test('master key rotation: new keys use the newest version, older keys still v
   await first.exited
   const keyring = join(keyDir, 'keyring')
   copyFileSync(join(dir, 'keyring'), keyring)
-  const out = execFileSync(process.execPath, ['--import', 'tsx', 'src/keyring-cli.ts', 'rotate', keyring], { encoding: 'utf8' })
-  t.match(out, /version 2 is now the newest/)
+  const keyringCli = (...args: string[]): string => execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'keyring', ...args], { encoding: 'utf8' })
+  t.match(keyringCli('add', keyring), /version 2 added/)
+  const held = await startServer(t, { DATA_DIR: dir, MASTER_KEY_FILE: keyring })
+  const heldLogin = await call(held, 'POST', '/auth/login', { body: JSON.stringify({ username: 'alice', password: PASSWORD }) })
+  t.match(heldLogin.json().keyId, /^1\.u\.1\./, 'an added version does not issue')
+  held.proc.kill('SIGTERM')
+  await held.exited
+  t.match(keyringCli('activate', keyring, '2'), /version 2 is active/)
   const second = await startServer(t, { DATA_DIR: dir, MASTER_KEY_FILE: keyring })
   const login = await call(second, 'POST', '/auth/login', { body: JSON.stringify({ username: 'alice', password: PASSWORD }) })
   t.match(login.json().keyId, /^1\.u\.2\./, 'new keys derive from version 2')

@@ -66,9 +66,13 @@ export function kindMatchesPrincipal (kind: KeyKind, principal: string): boolean
 }
 
 export interface Keyring {
-  /** The newest version: it derives every new key. */
+  /**
+   * The active version: it derives every new key, cursor and website cookie.
+   * Not necessarily the newest: a version just added is held (it verifies)
+   * until `keyring activate` makes it the active one.
+   */
   readonly current: number
-  /** Every held version; older ones still verify. */
+  /** Every held version (active, added, or no longer active but not retired): each verifies. */
   readonly secrets: ReadonlyMap<number, Buffer>
 }
 
@@ -91,7 +95,7 @@ export interface IssuedKey {
   fields: KeyIdFields
 }
 
-/** Issues a key with the keyring's current version. */
+/** Issues a key with the keyring's active version. */
 export function issueKey (keyring: Keyring, audience: string, principal: string, fields: Omit<KeyIdFields, 'keyringVersion'>): IssuedKey {
   const full: KeyIdFields = { ...fields, keyringVersion: keyring.current }
   const keyId = formatKeyId(full)
@@ -126,49 +130,267 @@ export function signatureMatches (expectedHex: string, givenHex: string): boolea
 }
 
 // ---- keyring file format ------------------------------------------------------
+//
+// {"format":"signed-api.keyring.v2",
+//  "keys":[{"version":1,"secret":"<base64url>","createdAt":"<ISO>"},
+//          {"version":2,"secret":"<base64url>","createdAt":"<ISO>"},
+//          {"version":0,...,"retiredAt":"<ISO>"} (a retired version: no secret, its number never reused)],
+//  "activations":[{"version":1,"at":"<ISO>"},{"version":2,"at":"<ISO>"}]}
+//
+// The last activation names the active version. The activation log is also
+// the record of when each version issued, which `keyring retire` needs.
+// A v1 file ({"format":"signed-api.keyring.v1","keys":[...]}, every version
+// held, the newest one issuing) is read as v2: each version counts as
+// activated when it was created (that is when it began to issue), so its
+// newest version is the active one.
 
-export const KEYRING_FORMAT = 'signed-api.keyring.v1'
+export const KEYRING_FORMAT = 'signed-api.keyring.v2'
+export const KEYRING_FORMAT_V1 = 'signed-api.keyring.v1'
 const MIN_SECRET_BYTES = 32
+const MAX_VERSION = 999_999
+
+export interface KeyringEntry {
+  version: number
+  /** Absent once the version is retired. */
+  secret?: string
+  createdAt: string
+  retiredAt?: string
+}
+
+export interface KeyringActivation {
+  version: number
+  at: string
+}
 
 export interface KeyringFile {
   format: typeof KEYRING_FORMAT
-  keys: Array<{ version: number, secret: string, createdAt: string }>
+  keys: KeyringEntry[]
+  /** In time order; the last one names the active version. */
+  activations: KeyringActivation[]
 }
 
-/** Parses a keyring file's text; throws an Error whose message names the problem (never a secret). */
-export function parseKeyring (text: string): Keyring {
+const isoTime = (text: unknown): number | null => {
+  if (typeof text !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/.test(text)) return null
+  const ms = Date.parse(text)
+  return Number.isFinite(ms) ? ms : null
+}
+
+/**
+ * Parses and checks a keyring file's text (v2, or v1 read as v2); throws an
+ * Error whose message names the problem, never a secret. `now` stands for a
+ * v1 file's creation times that are missing or unreadable: later is the safe
+ * side, since it only delays when a version may be retired.
+ */
+export function parseKeyringFile (text: string, now: number): KeyringFile {
   let doc: unknown
   try {
     doc = JSON.parse(text)
   } catch {
     throw new Error('the keyring is not valid JSON')
   }
-  const file = doc as Partial<KeyringFile> | null
-  if (file === null || typeof file !== 'object' || file.format !== KEYRING_FORMAT || !Array.isArray(file.keys) || file.keys.length === 0) {
-    throw new Error(`the keyring must be {"format":"${KEYRING_FORMAT}","keys":[...]} with at least one key`)
+  const file = doc as { format?: unknown, keys?: unknown, activations?: unknown } | null
+  const v1 = file !== null && typeof file === 'object' && file.format === KEYRING_FORMAT_V1
+  if (file === null || typeof file !== 'object' || (file.format !== KEYRING_FORMAT && !v1) || !Array.isArray(file.keys) || file.keys.length === 0) {
+    throw new Error(`the keyring must be {"format":"${KEYRING_FORMAT}","keys":[...],"activations":[...]} (or a ${KEYRING_FORMAT_V1} file) with at least one key`)
   }
-  const secrets = new Map<number, Buffer>()
-  for (const entry of file.keys) {
-    const version = entry?.version
-    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > 999_999) {
-      throw new Error('every keyring entry needs an integer version 1..999999')
+  const keys: KeyringEntry[] = []
+  const seen = new Set<number>()
+  for (const raw of file.keys as unknown[]) {
+    const entry = (raw ?? {}) as { version?: unknown, secret?: unknown, createdAt?: unknown, retiredAt?: unknown }
+    const version = entry.version
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
+      throw new Error(`every keyring entry needs an integer version 1..${MAX_VERSION}`)
     }
-    if (secrets.has(version)) throw new Error(`keyring version ${version} appears twice`)
-    const secret = typeof entry.secret === 'string' && /^[A-Za-z0-9_-]+$/.test(entry.secret) ? Buffer.from(entry.secret, 'base64url') : null
-    if (secret === null || secret.length < MIN_SECRET_BYTES) {
-      throw new Error(`keyring version ${version} needs a base64url secret of at least ${MIN_SECRET_BYTES} bytes`)
+    if (seen.has(version)) throw new Error(`keyring version ${version} appears twice`)
+    seen.add(version)
+    const retired = !v1 && entry.retiredAt !== undefined
+    if (retired) {
+      if (isoTime(entry.retiredAt) === null) throw new Error(`keyring version ${version}: retiredAt must be an ISO 8601 UTC time`)
+      if (entry.secret !== undefined) throw new Error(`keyring version ${version} is retired and must hold no secret`)
+    } else {
+      const secret = typeof entry.secret === 'string' && /^[A-Za-z0-9_-]+$/.test(entry.secret) ? Buffer.from(entry.secret, 'base64url') : null
+      if (secret === null || secret.length < MIN_SECRET_BYTES) {
+        throw new Error(`keyring version ${version} needs a base64url secret of at least ${MIN_SECRET_BYTES} bytes`)
+      }
     }
-    secrets.set(version, secret)
+    let createdAt = typeof entry.createdAt === 'string' ? entry.createdAt : ''
+    if (isoTime(createdAt) === null) {
+      if (!v1) throw new Error(`keyring version ${version}: createdAt must be an ISO 8601 UTC time`)
+      createdAt = new Date(now).toISOString()
+    }
+    keys.push({
+      version,
+      ...(retired ? {} : { secret: entry.secret as string }),
+      createdAt,
+      ...(retired ? { retiredAt: entry.retiredAt as string } : {})
+    })
   }
-  return { current: Math.max(...secrets.keys()), secrets }
+  if (v1) {
+    // The old rule: every version issued from its creation on, the newest winning.
+    const activations = [...keys].sort((a, b) => a.version - b.version).map(k => ({ version: k.version, at: k.createdAt }))
+    // Creation times out of order (a file edited by hand): each activation no earlier than the one before.
+    for (let i = 1; i < activations.length; i++) {
+      const prev = activations[i - 1] as KeyringActivation
+      const cur = activations[i] as KeyringActivation
+      if (Date.parse(cur.at) < Date.parse(prev.at)) cur.at = prev.at
+    }
+    return { format: KEYRING_FORMAT, keys, activations }
+  }
+  if (!Array.isArray(file.activations) || file.activations.length === 0) {
+    throw new Error('the keyring needs "activations": [{"version":N,"at":"<ISO time>"}, ...], the last naming the active version')
+  }
+  const activations: KeyringActivation[] = []
+  let last = -Infinity
+  for (const raw of file.activations as unknown[]) {
+    const a = (raw ?? {}) as { version?: unknown, at?: unknown }
+    const at = isoTime(a.at)
+    if (typeof a.version !== 'number' || !seen.has(a.version) || at === null) {
+      throw new Error('every keyring activation needs the version of a keyring entry and an ISO 8601 UTC time "at"')
+    }
+    if (at < last) throw new Error('keyring activations must be in time order')
+    last = at
+    activations.push({ version: a.version, at: a.at as string })
+  }
+  const active = activations.at(-1) as KeyringActivation
+  if (keys.find(k => k.version === active.version)?.secret === undefined) throw new Error(`the active keyring version ${active.version} is retired`)
+  return { format: KEYRING_FORMAT, keys, activations }
 }
 
-/** A keyring file with one more version, newest last; `now` is the creation time. */
+/** The version that issues: the last activated. */
+export function activeVersion (file: KeyringFile): number {
+  return (file.activations.at(-1) as KeyringActivation).version
+}
+
+/** The server's view of a checked keyring file: the active version and every held secret. */
+export function keyringOf (file: KeyringFile): Keyring {
+  const secrets = new Map<number, Buffer>()
+  for (const k of file.keys) if (k.secret !== undefined) secrets.set(k.version, Buffer.from(k.secret, 'base64url'))
+  return { current: activeVersion(file), secrets }
+}
+
+/** Parses a keyring file's text; throws an Error whose message names the problem (never a secret). */
+export function parseKeyring (text: string): Keyring {
+  // The times only matter to `keyring retire`: the server needs the active version and the secrets.
+  return keyringOf(parseKeyringFile(text, 0))
+}
+
+/**
+ * With no file: a new keyring whose version 1 is active at once (no instance
+ * issues anything yet, so there is nothing to coordinate). With a file: one
+ * more version, held but not active (it verifies, it does not issue) until
+ * activateKeyringVersion. Version numbers are never reused, retired ones
+ * included.
+ */
 export function addKeyringVersion (file: KeyringFile | null, now: number): KeyringFile {
-  const keys = file?.keys ?? []
-  const version = keys.reduce((max, k) => Math.max(max, k.version), 0) + 1
-  return {
-    format: KEYRING_FORMAT,
-    keys: [...keys, { version, secret: randomBytes(32).toString('base64url'), createdAt: new Date(now).toISOString() }]
+  const at = new Date(now).toISOString()
+  const secret = randomBytes(32).toString('base64url')
+  if (file === null) {
+    return { format: KEYRING_FORMAT, keys: [{ version: 1, secret, createdAt: at }], activations: [{ version: 1, at }] }
   }
+  const version = file.keys.reduce((max, k) => Math.max(max, k.version), 0) + 1
+  if (version > MAX_VERSION) throw new Error(`the keyring has no version number left (${MAX_VERSION} is the last)`)
+  return { ...file, keys: [...file.keys, { version, secret, createdAt: at }] }
+}
+
+/** The file with `version` active from `now` on; throws when the version is unknown or retired. */
+export function activateKeyringVersion (file: KeyringFile, version: number, now: number): KeyringFile {
+  const entry = file.keys.find(k => k.version === version)
+  if (entry === undefined) throw new Error(`the keyring has no version ${version}`)
+  if (entry.secret === undefined) throw new Error(`keyring version ${version} is retired; add a new version instead`)
+  const last = Date.parse((file.activations.at(-1) as KeyringActivation).at)
+  // Never before the previous activation, so the log stays in time order even if the clock stepped back.
+  return { ...file, activations: [...file.activations, { version, at: new Date(Math.max(now, last)).toISOString() }] }
+}
+
+/** The file with `version`'s secret removed (its number kept); throws when it is unknown, retired or active. No safety check: see retireBlockers. */
+export function retireKeyringVersion (file: KeyringFile, version: number, now: number): KeyringFile {
+  const entry = file.keys.find(k => k.version === version)
+  if (entry === undefined) throw new Error(`the keyring has no version ${version}`)
+  if (entry.secret === undefined) throw new Error(`keyring version ${version} is already retired`)
+  if (activeVersion(file) === version) throw new Error(`keyring version ${version} is the active version; activate another one first`)
+  return { ...file, keys: file.keys.map(k => k.version === version ? { version, createdAt: k.createdAt, retiredAt: new Date(now).toISOString() } : k) }
+}
+
+/**
+ * When `version` issued: [from, to) per activation of it, `to` being the next
+ * activation (of any version) or Infinity while it is active. The instances
+ * pick an activation up at their restart, so each interval really ends once
+ * the rolling restart after that next activation is over.
+ */
+export function issuingIntervals (file: KeyringFile, version: number): Array<{ from: number, to: number }> {
+  const out: Array<{ from: number, to: number }> = []
+  file.activations.forEach((a, i) => {
+    if (a.version !== version) return
+    const next = file.activations[i + 1]
+    out.push({ from: Date.parse(a.at), to: next === undefined ? Infinity : Date.parse(next.at) })
+  })
+  return out
+}
+
+/** A client's key issuance as the store records it (src/store/port.ts Client). */
+export interface ClientKeyRecord {
+  id: string
+  name: string
+  kind: string
+  generation: number
+  /** When its current key was issued (registration or last rotation). */
+  rotatedAt: number
+}
+
+export interface RetireLimits {
+  keyTtlMs: number
+  sessionMaxMs: number
+  clientKeyOverlapMs: number
+  clockSkewMs: number
+  /** How long the rolling restart after an activation may have taken: until it is over, some instance may still issue the previous version. */
+  rolloutMs: number
+}
+
+/**
+ * Why `version` may not be retired at `now`: what could still need it.
+ * Empty when it may.
+ *
+ * - User keys (and website cookies, which hold one and are sealed by the
+ *   instance that issued it): each dies at most min(KEY_TTL, SESSION_MAX)
+ *   after it was issued (keyDeadline), and a refresh issues under the active
+ *   version. So the last one of `version` is dead by the end of its last
+ *   issuing interval + rollout + that lifetime + clock skew.
+ * - Client keys never expire: a client's current key (issued at rotatedAt)
+ *   may be of `version` when it was issued inside one of its issuing
+ *   intervals (stretched by rollout and skew); its previous key, which works
+ *   for CLIENT_KEY_OVERLAP_SECONDS after the rotation, may be when any
+ *   interval began before that rotation. Those clients must be rotated (and
+ *   the overlap be over) first.
+ * - Cursors have no lifetime: one made under a retired version is refused
+ *   (400), and the listing starts again from its first page.
+ */
+export function retireBlockers (file: KeyringFile, version: number, clients: readonly ClientKeyRecord[], limits: RetireLimits, now: number): string[] {
+  const entry = file.keys.find(k => k.version === version)
+  if (entry === undefined) return [`the keyring has no version ${version}`]
+  if (entry.secret === undefined) return [`version ${version} is already retired`]
+  if (activeVersion(file) === version) return [`version ${version} is the active version: activate another one (and restart every instance) first`]
+  const intervals = issuingIntervals(file, version)
+  // Never activated: it never issued anything.
+  if (intervals.length === 0) return []
+  const { keyTtlMs, sessionMaxMs, clientKeyOverlapMs, clockSkewMs, rolloutMs } = limits
+  const iso = (ms: number): string => new Date(ms).toISOString()
+  const problems: string[] = []
+  const stoppedIssuing = Math.max(...intervals.map(i => i.to)) + rolloutMs
+  const userKeysDead = stoppedIssuing + Math.min(keyTtlMs, sessionMaxMs) + clockSkewMs
+  if (now < userKeysDead) {
+    problems.push(`user keys and website sessions of version ${version} may live until ${iso(userKeysDead)}: version ${version} issued until ${iso(stoppedIssuing - rolloutMs)} (+ ${rolloutMs / 1000} s for the rolling restart), and a user key lives at most ${Math.min(keyTtlMs, sessionMaxMs) / 1000} s (KEY_TTL_SECONDS, SESSION_MAX_SECONDS) + ${clockSkewMs} ms (CLOCK_SKEW_MS)`)
+  }
+  const duringIssuing = (t: number): boolean => intervals.some(i => t >= i.from - clockSkewMs && t <= i.to + rolloutMs + clockSkewMs)
+  for (const c of clients) {
+    const principal = `${c.kind}:${c.id}`
+    if (duringIssuing(c.rotatedAt)) {
+      problems.push(`client ${JSON.stringify(c.name)} (${principal}): its current key was issued at ${iso(c.rotatedAt)}, possibly under version ${version}; rotate it (POST /admin/clients/${c.id}/rotate), give the new key to its users, and retire after the overlap (CLIENT_KEY_OVERLAP_SECONDS)`)
+      continue
+    }
+    const overlapEnds = c.rotatedAt + clientKeyOverlapMs + clockSkewMs
+    if (c.generation > 1 && now < overlapEnds && intervals.some(i => i.from - clockSkewMs < c.rotatedAt)) {
+      problems.push(`client ${JSON.stringify(c.name)} (${principal}): its previous key, possibly of version ${version}, works until ${iso(overlapEnds)} (rotated at ${iso(c.rotatedAt)}, CLIENT_KEY_OVERLAP_SECONDS + CLOCK_SKEW_MS)`)
+    }
+  }
+  return problems
 }

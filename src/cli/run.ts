@@ -37,6 +37,16 @@ commands:
       --key-file FILE             the key; or env SIGNED_API_KEY; default: the stored key
       --data JSON|@FILE|@-        the body as sent
 
+operator commands (run where the servers run, with their environment):
+  keyring add FILE                add a master key version: held (it verifies, never issues)
+  keyring activate FILE VERSION   make VERSION the one that issues; the other held versions still verify
+  keyring retire FILE VERSION     remove VERSION's secret; refused while a live key may need it
+      --rollout-seconds N         how long the rolling restart after the last activation took at most (default 3600)
+  keyring status FILE             every version's state
+                                  (restart every instance, one at a time, after add, activate and retire)
+  backup FILE                     online backup of the embedded store in DATA_DIR to the new file FILE
+  restore FILE                    restore a backup into DATA_DIR, which must hold no store (servers stopped)
+
 options:
   --base-url URL       server (env SIGNED_API_URL; default: the stored key's, else ${DEFAULT_BASE_URL})
   --ca FILE            PEM certificate to trust, e.g. $DATA_DIR/dev-cert.pem (env SIGNED_API_CA)
@@ -63,14 +73,18 @@ export async function run (argv: readonly string[], io: Io): Promise<number> {
     const index = commandIndex(argv)
     const command = index === -1 ? undefined : argv[index] as string
     if (command === undefined || argv.includes('--help') || argv.includes('-h')) {
-      if (command === undefined && !argv.includes('--help') && !argv.includes('-h')) throw new ArgError('missing command (signup, login, whoami, refresh, logout, request, verify)')
+      if (command === undefined && !argv.includes('--help') && !argv.includes('-h')) throw new ArgError('missing command (signup, login, whoami, refresh, logout, request, verify, keyring, backup, restore)')
       io.stdout(`${USAGE}\n`)
       return 0
     }
+    const rest = [...argv.slice(0, index), ...argv.slice(index + 1)]
+    // The operator's commands live in their own modules, loaded only when used (the store's driver with them).
+    if (command === 'keyring') return await (await import('../keyring-cli.js')).keyringCommand(rest, io)
+    if (command === 'backup' || command === 'restore') return await (await import('../backup-cli.js')).backupCommand(command, rest, io)
     // Own properties only: `signed-api constructor` is an unknown command, not Object's constructor.
     const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
-    if (spec === undefined) throw new ArgError(`unknown command ${JSON.stringify(command)} (signup, login, whoami, refresh, logout, request, verify)`)
-    const parsed = parseArgs([...argv.slice(0, index), ...argv.slice(index + 1)], spec)
+    if (spec === undefined) throw new ArgError(`unknown command ${JSON.stringify(command)} (signup, login, whoami, refresh, logout, request, verify, keyring, backup, restore)`)
+    const parsed = parseArgs(rest, spec)
     return await dispatch(command, parsed, io)
   } catch (err) {
     return report(err, io)

@@ -13,7 +13,7 @@
  * alone (0600, see secureFiles), in a DATA_DIR made 0700 when it is made here.
  */
 import Database from 'better-sqlite3'
-import { closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync } from 'node:fs'
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Revocation, SequencedRevocation } from '../auth/revocation.js'
 import { ConflictError, type Access, type Article, type Client, type ClientKind, type Cursor, type NewUser, type Note, type Role, type Store, type User } from './port.js'
@@ -435,11 +435,149 @@ export function openEmbeddedStore (dataDir: string, options: EmbeddedStoreOption
 }
 
 function migrate (db: Database.Database): void {
-  db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      db.exec(MIGRATIONS[v] as string)
-    }
-    if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`)
-  }).immediate()
+  try {
+    db.transaction(() => {
+      const version = db.pragma('user_version', { simple: true }) as number
+      // A store written by a newer signed-api: running on it would misread what it does not know.
+      if (version > MIGRATIONS.length) throw new StoreSchemaError(db.name, version)
+      for (let v = version; v < MIGRATIONS.length; v++) {
+        db.exec(MIGRATIONS[v] as string)
+      }
+      if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`)
+    }).immediate()
+  } catch (err) {
+    if (err instanceof StoreSchemaError) db.close()
+    throw err
+  }
+}
+
+// ---- schema version, online backup and restore ----------------------------------
+
+/** The schema version this code writes and reads (SQLite's user_version). */
+export const STORE_SCHEMA_VERSION = MIGRATIONS.length
+
+/** The database file inside DATA_DIR. */
+export const embeddedStoreFile = (dataDir: string): string => join(dataDir, 'store.sqlite')
+
+/** The store's schema is newer than this code knows: refuse it rather than run a silent downgrade. */
+export class StoreSchemaError extends Error {
+  constructor (readonly file: string, readonly found: number) {
+    super(`the store ${file} has schema version ${found}, newer than this signed-api knows (${STORE_SCHEMA_VERSION}): it was written by a newer release. Run that release (or newer), or restore a backup made by this one`)
+    this.name = 'StoreSchemaError'
+  }
+}
+
+/** A backup or restore that cannot be done; the message says why (never a stack). */
+export class BackupError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'BackupError'
+  }
+}
+
+/** Opens an existing SQLite file without making one, or throws BackupError. */
+function openExisting (file: string, what: string): Database.Database {
+  if (!existsSync(file)) throw new BackupError(`${what} ${file} does not exist`)
+  try {
+    return new Database(file, { fileMustExist: true, timeout: 10_000 })
+  } catch (err) {
+    throw new BackupError(`cannot open ${what} ${file}: ${(err as Error).message}`)
+  }
+}
+
+/** integrity_check and the schema version of an open database; throws BackupError when it is damaged or newer than known. */
+function checkCopy (db: Database.Database, file: string): number {
+  let result: string
+  try {
+    result = db.pragma('integrity_check', { simple: true }) as string
+  } catch (err) {
+    throw new BackupError(`${file} is not a readable store: ${(err as Error).message}`)
+  }
+  if (result !== 'ok') throw new BackupError(`${file} fails SQLite's integrity check: ${result}`)
+  const version = db.pragma('user_version', { simple: true }) as number
+  if (version > STORE_SCHEMA_VERSION) throw new BackupError(new StoreSchemaError(file, version).message)
+  if (version === 0) throw new BackupError(`${file} holds no signed-api store (schema version 0)`)
+  return version
+}
+
+/** Writes `path` through a new 0600 file beside it, flushed, then renamed in place: never half a file at `path`. */
+async function viaTemp (path: string, fill: (temp: string) => Promise<void> | void): Promise<void> {
+  const temp = `${path}.partial-${process.pid}`
+  closeSync(openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600))
+  try {
+    await fill(temp)
+    const fd = openSync(temp, constants.O_RDONLY)
+    try { fsyncSync(fd) } finally { closeSync(fd) }
+    renameSync(temp, path)
+  } catch (err) {
+    rmSync(temp, { force: true })
+    throw err
+  }
+}
+
+export interface BackupResult {
+  file: string
+  pages: number
+  schemaVersion: number
+}
+
+/**
+ * An online backup of the store in `dataDir` to the new file `dest` (mode
+ * 0600), while the servers keep writing: SQLite's backup API through
+ * better-sqlite3. The copy is one snapshot taken in a single step, inside one
+ * read transaction (WAL lets writers go on meanwhile), so it holds every
+ * write committed before the backup began, and a write from another process
+ * can never restart it midway. The copy is then made self-contained (no WAL
+ * beside it) and checked (integrity_check, schema version).
+ */
+export async function backupEmbeddedStore (dataDir: string, dest: string): Promise<BackupResult> {
+  if (existsSync(dest)) throw new BackupError(`${dest} already exists; a backup never overwrites a file`)
+  const source = openExisting(embeddedStoreFile(dataDir), 'the store')
+  let pages = 0
+  let schemaVersion = 0
+  try {
+    const found = source.pragma('user_version', { simple: true }) as number
+    if (found > STORE_SCHEMA_VERSION) throw new BackupError(new StoreSchemaError(embeddedStoreFile(dataDir), found).message)
+    await viaTemp(dest, async (temp) => {
+      // The first step only opens the backup; then every remaining page in one step.
+      const meta = await source.backup(temp, { progress: () => 0x7fffffff })
+      pages = meta.totalPages
+      const copy = new Database(temp, { fileMustExist: true })
+      try {
+        copy.pragma('journal_mode = DELETE')
+        schemaVersion = checkCopy(copy, dest)
+      } finally {
+        copy.close()
+      }
+    })
+  } finally {
+    source.close()
+  }
+  return { file: dest, pages, schemaVersion }
+}
+
+/**
+ * Restores a backup into `dataDir`, which must hold no store yet (a fresh
+ * DATA_DIR, or one whose store was moved aside with every instance stopped).
+ * The backup is checked first (integrity, schema version not newer than
+ * this code); the store is written 0600 through a temp file and a rename.
+ */
+export async function restoreEmbeddedStore (backupFile: string, dataDir: string): Promise<{ file: string, schemaVersion: number }> {
+  const target = embeddedStoreFile(dataDir)
+  for (const f of [target, `${target}-wal`, `${target}-shm`]) {
+    if (existsSync(f)) throw new BackupError(`${f} exists: restore into a DATA_DIR with no store (stop every instance and move the store files aside first)`)
+  }
+  const backup = openExisting(backupFile, 'the backup')
+  let schemaVersion: number
+  try {
+    schemaVersion = checkCopy(backup, backupFile)
+  } finally {
+    backup.close()
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  await viaTemp(target, (temp) => {
+    copyFileSync(backupFile, temp)
+    chmodSync(temp, 0o600) // copyFileSync gives the copy the backup's mode
+  })
+  return { file: target, schemaVersion }
 }

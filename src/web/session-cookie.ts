@@ -7,8 +7,9 @@
  *   cookie key = HMAC-SHA256(masterKey[version], "signed-api web session v1|" AUDIENCE)
  *   value      = "v1." version "." base64url(iv[12] | ciphertext | tag[16])
  *
- * New cookies are sealed under the newest keyring version; older versions
- * still open theirs, so rotating the master key logs nobody out. The audience
+ * New cookies are sealed under the keyring's active version; every other
+ * held version still opens its own (an added one before it is activated, an
+ * older one until it is retired), so rotating the master key logs nobody out. The audience
  * in the derivation means a staging cookie never opens on production.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'

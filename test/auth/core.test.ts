@@ -1,6 +1,6 @@
 /** Pure protocol core: key ids, keyring files, replay cache, revocation view (passwords: test/auth/passwords.test.ts). */
 import t from 'tap'
-import { addKeyringVersion, formatKeyId, keyDeadline, parseKeyId, parseKeyring, signatureMatches, type KeyIdFields } from '../../src/auth/keys.js'
+import { activateKeyringVersion, addKeyringVersion, formatKeyId, keyDeadline, parseKeyId, parseKeyring, signatureMatches, type KeyIdFields } from '../../src/auth/keys.js'
 import { MemoryReplayCache } from '../../src/auth/replay.js'
 import { RevocationView, syncRevocations, type SequencedRevocation } from '../../src/auth/revocation.js'
 import { isValidRequestTarget } from '../../src/auth/canonical.js'
@@ -44,10 +44,13 @@ t.test('a key dies at its expiry, or earlier when the TTL or session limit is lo
   t.equal(keyDeadline({ ...user, expiresAt: null }, 1, 1), Infinity)
 })
 
-t.test('keyring files: versions, newest derives, clear errors that never show a secret', async t => {
+t.test('keyring files: versions, the active one derives, clear errors that never show a secret', async t => {
   const one = addKeyringVersion(null, 0)
   const two = addKeyringVersion(one, 0)
-  const ring = parseKeyring(JSON.stringify(two))
+  const held = parseKeyring(JSON.stringify(two))
+  t.equal(held.current, 1, 'an added version is held, not active')
+  t.same([...held.secrets.keys()], [1, 2], 'both verify')
+  const ring = parseKeyring(JSON.stringify(activateKeyringVersion(two, 2, 0)))
   t.equal(ring.current, 2)
   t.same([...ring.secrets.keys()], [1, 2])
   const secret = one.keys[0]?.secret as string

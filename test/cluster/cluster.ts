@@ -77,6 +77,16 @@ export interface Cluster {
   stopInstance (i: Instance): Promise<number | null>
   /** Starts an instance again on the same port with the same env. */
   restartInstance (i: Instance): Promise<Instance>
+  /** The keyring file every instance names as MASTER_KEY_FILE. */
+  keyringFile: string
+  /** The instances' DATA_DIR: the embedded store they share. */
+  dataDir: string
+  /**
+   * Restarts the instances one at a time, as an operator rolls a change out:
+   * SIGTERM one, wait for its exit (code 0 expected), start it again, then the
+   * next. `down` runs while it is stopped, `up` once it is back. Returns the exit codes.
+   */
+  rollingRestart (hooks?: { down?: (stopped: Instance) => Promise<void>, up?: (started: Instance) => Promise<void> }): Promise<Array<number | null>>
   stop (): Promise<void>
 }
 
@@ -224,6 +234,21 @@ export async function startCluster (opts: ClusterOptions = {}): Promise<Cluster>
       const next = await launch(i.name, i.port, i.env)
       instances[instances.indexOf(i)] = next
       return next
+    },
+    keyringFile: keyring,
+    dataDir: baseEnv.DATA_DIR,
+    async rollingRestart (hooks = {}) {
+      const codes: Array<number | null> = []
+      for (const name of instances.map(i => i.name)) {
+        const current = instances.find(i => i.name === name) as Instance
+        current.proc.kill('SIGTERM')
+        codes.push(await current.exited)
+        await hooks.down?.(current)
+        const next = await launch(current.name, current.port, current.env)
+        instances[instances.indexOf(current)] = next
+        await hooks.up?.(next)
+      }
+      return codes
     },
     async stop () {
       await stopProcess(nginx, 'SIGQUIT', 5_000)

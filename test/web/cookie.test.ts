@@ -1,7 +1,7 @@
 /** The website's session cookie: sealing, attributes, tamper, foreign deployments, expiry, logout, refresh. */
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import { addKeyringVersion, parseKeyId, parseKeyring, type KeyringFile } from '../../src/auth/keys.js'
+import { activateKeyringVersion, addKeyringVersion, parseKeyId, parseKeyring, type KeyringFile } from '../../src/auth/keys.js'
 import { clearedCookie, cookieSealer, readCookie, sessionCookie } from '../../src/web/session-cookie.js'
 import { buildTestApp, ManualClock, newKeyring, tempDir } from '../helper.js'
 import { browser, cookiePair, cookieValue, setCookieOf, webApi, webLogin, webUser } from './web-helper.js'
@@ -56,9 +56,13 @@ t.test('cookies sealed before a master key rotation still open after it', async 
   const file1 = addKeyringVersion(null, 0)
   const before = cookieSealer(parseKeyring(JSON.stringify(file1)), 'dev').seal(session)
   const file2: KeyringFile = addKeyringVersion(file1, 0)
-  const after = cookieSealer(parseKeyring(JSON.stringify(file2)), 'dev')
+  const held = cookieSealer(parseKeyring(JSON.stringify(file2)), 'dev')
+  t.match(held.seal(session), /^v1\.1\./, 'an added version seals nothing until it is activated')
+  const after = cookieSealer(parseKeyring(JSON.stringify(activateKeyringVersion(file2, 2, 0))), 'dev')
   t.same(after.open(before), session)
-  t.match(after.seal(session), /^v1\.2\./, 'new cookies use the newest version')
+  t.same(after.open(held.seal(session)), session)
+  t.same(held.open(after.seal(session)), session, 'a cookie sealed under the activated version opens where it is only held')
+  t.match(after.seal(session), /^v1\.2\./, 'new cookies use the active version')
 })
 
 t.test('readCookie and the Set-Cookie strings', async t => {
