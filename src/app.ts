@@ -109,7 +109,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.removeAllContentTypeParsers()
 
   const revocations = new RevocationView()
-  const replay = deps.replay ?? (deps.redis === undefined ? new MemoryReplayCache() : new RedisReplayCache(deps.redis.client, config.audience))
+  const replay = deps.replay ?? (deps.redis === undefined ? new MemoryReplayCache() : new RedisReplayCache(deps.redis.client, config.audience, { replicas: config.redisReplayReplicas }))
   const services: AppServices = {
     config,
     store: deps.store,

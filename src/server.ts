@@ -39,9 +39,8 @@ async function main (): Promise<void> {
   // An unreachable Redis does not stop the start: signed requests answer 503 until it is back.
   const target = redisTargetOf(config)
   const redis = target === undefined ? undefined : connectRedis(target, (err) => process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'redis unavailable', err: err.message })}\n`))
-  // The replay cache waits for REDIS_REPLAY_REPLICAS replicas to hold each entry (1 with Sentinel or Cluster).
-  const replay = redis === undefined ? undefined : new RedisReplayCache(redis.client, config.audience, { replicas: config.redisReplayReplicas })
-  const app = await buildApp(config, { store, keyring, ...(redis === undefined ? {} : { redis, replay }), ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
+  // buildApp's replay cache waits for REDIS_REPLAY_REPLICAS replicas to hold each entry (1 with Sentinel or Cluster).
+  const app = await buildApp(config, { store, keyring, ...(redis === undefined ? {} : { redis }), ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
   let closing = false
   const close = (signal: string): void => {
     if (closing) return
