@@ -9,7 +9,7 @@ import { loadKeyring, KeyringError } from './auth/keyring-file.js'
 import { openEmbeddedStore, StoreSchemaError } from './store/embedded.js'
 import { openMongoStore } from './store/mongodb.js'
 import { loadTls } from './tls.js'
-import { connectRedis, RedisReplayCache, redisTargetOf } from './redis.js'
+import { connectRedis, redisTargetOf } from './redis.js'
 import type { Store } from './store/port.js'
 
 class StartupError extends Error {}
