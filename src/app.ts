@@ -125,7 +125,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     revoke: async (revocation) => {
       const seq = await deps.store.addRevocation(revocation, now())
       revocations.add(revocation)
-      await bus?.publish(seq)
+      if (bus !== undefined && !await bus.publish(seq)) app.log.warn({ seq }, 'revocation nudge not sent; other instances see it at their next poll')
     },
     now
   }

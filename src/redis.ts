@@ -298,9 +298,12 @@ export class RedisRevocationBus {
     this.#channel = `signed-api:${audience}:revocations`
   }
 
-  /** Best effort: the poller catches up within a second anyway. */
-  async publish (seq: number): Promise<void> {
-    await this.#link.client.publish(this.#channel, String(seq)).catch(() => undefined)
+  /** Best effort, tried twice: false when the nudge could not be sent (the poller catches up within a second anyway). */
+  async publish (seq: number): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (await this.#link.client.publish(this.#channel, String(seq)).then(() => true, () => false)) return true
+    }
+    return false
   }
 
   /**
