@@ -28,8 +28,8 @@ TEST_NODE := $(call LOCAL_NODE_BIN,$(TEST_NODE_MAJOR))/node
 # Debian packages the suite needs besides Node, as command:package. openssl and
 # python3 cross-check the test vectors, curl drives the shell client, and
 # redis-server, redis-sentinel and nginx run the scale-out tests (started by the tests, on loopback),
-# and chromium runs the website's browser test.
-SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium
+# chromium runs the website's browser test, and the JDK (java and javac) runs the JVM client's.
+SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium java:openjdk-17-jdk-headless javac:openjdk-17-jdk-headless
 
 .PHONY: help node run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-rotate clean distclean
 
