@@ -31,7 +31,7 @@ TEST_NODE := $(call LOCAL_NODE_BIN,$(TEST_NODE_MAJOR))/node
 # chromium runs the website's browser test, and the JDK (java and javac) runs the JVM client's.
 SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium java:openjdk-17-jdk-headless javac:openjdk-17-jdk-headless
 
-.PHONY: help node run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-rotate clean distclean
+.PHONY: help node run test build deps system-deps typecheck test-mongo openapi postman cluster bench cli keyring-rotate clean distclean
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
@@ -41,6 +41,7 @@ help:
 	@echo "make bench  - load tests against peers (BENCH_QUICK=1 for under 2 minutes)"
 	@echo "make cluster - Redis + 3 instances + nginx (TLS) on https://127.0.0.1:9443 until Ctrl-C"
 	@echo "make keyring-rotate KEYRING=path - add a new master key version to a keyring file"
+	@echo "make postman - rewrite postman/signed-api.postman_collection.json from openapi/openapi.json"
 	@echo "make cli ARGS=\"--help\" - the signed-api command line (compiled only when a source changed)"
 
 # node@<major> into .node/<major>/. Its preinstall script fetches the binary for this
@@ -114,6 +115,10 @@ cli: dist/src/cli/main.js
 # Rewrites the committed OpenAPI document from the running routes (a test fails when they differ).
 openapi: deps
 	node --import tsx src/openapi-cli.ts > openapi/openapi.json.tmp && mv openapi/openapi.json.tmp openapi/openapi.json
+
+# Rewrites the committed Postman collection from openapi/openapi.json (a test fails when they differ).
+postman: deps
+	node --import tsx postman/generate.ts > postman/signed-api.postman_collection.json.tmp && mv postman/signed-api.postman_collection.json.tmp postman/signed-api.postman_collection.json
 
 # Redis, three instances sharing one keyring and one store, and nginx terminating TLS, on loopback.
 cluster: deps system-deps
