@@ -13,6 +13,7 @@ import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { COLLECTION_PATH, OPENAPI_PATH, buildCollection, collectionText, type OpenApi } from '../../postman/generate.js'
+import { canonicalBytes, signCanonical } from '../../src/sdk/signer.js'
 import { randomName, startLiveServer, vectors } from './live-server.js'
 
 const require = createRequire(import.meta.url)
@@ -119,6 +120,15 @@ t.test('the pre-request script signs every vector, and the target and body go ou
     t.same([got.headers['auth-username'], got.headers['auth-key-id'], got.headers['x-microtime']], [v.username, v.keyId, v.time], `${v.name}: the auth headers`)
     t.equal(got.headers['auth-signature'], v.signature, `${v.name}: the vector's signature`)
   }
+
+  // Bytes Postman would percent-encode on its own ({ } in a path, ' in a query): sent as written, so the signature holds.
+  const v = vectors.positive[0] as (typeof vectors.positive)[number]
+  const target = "/v1/notes/{a}?q=it's|ok"
+  const summary = await runNewman(collectionOf([{ name: 'raw target', request: { method: 'GET', url: `{{baseUrl}}${target}` } }], { baseUrl: base, username: v.username, keyId: v.keyId, signingKey: v.key, lastMicrotime: String(Number(v.time) - 1), clockOffsetMs: String(-Date.now() - 1e12) }))
+  t.same(summary.run.failures.map(f => f.error.message), [])
+  const got = seen.pop()
+  t.equal(got?.target, target, 'the target goes out byte for byte as written')
+  t.equal(got?.headers['auth-signature'], signCanonical(v.key, canonicalBytes({ username: v.username, keyId: v.keyId, time: v.time, method: 'GET', target })), 'and is signed as sent')
 })
 
 t.test('newman runs the collection against a live HTTPS server', async t => {
