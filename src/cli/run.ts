@@ -5,6 +5,7 @@
  * match, 2 a bad argument (one line, no stack). The key is never printed.
  */
 import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import {
   ApiError, SignedApiClient, TransportError, UsageError, canonicalBytes, canonicalSummary, fieldProblem, signCanonical, targetProblem, signatureMatches,
   SIGNATURE_RE, type Credentials, type SignedFields
@@ -49,7 +50,8 @@ operator commands (run where the servers run, with their environment):
 
 options:
   --base-url URL       server (env SIGNED_API_URL; default: the stored key's, else ${DEFAULT_BASE_URL})
-  --ca FILE            PEM certificate to trust, e.g. $DATA_DIR/dev-cert.pem (env SIGNED_API_CA)
+  --ca FILE            PEM certificate to trust, e.g. $DATA_DIR/dev-cert.pem (env SIGNED_API_CA; default: the one
+                       given at login, stored with the key)
   --credentials FILE   stored key (env SIGNED_API_CREDENTIALS; default ~/.config/signed-api/credentials.json)
   --password-stdin     (signup, login) read the password from stdin; or env SIGNED_API_PASSWORD
   -h, --help           this text
@@ -151,14 +153,20 @@ function baseUrl (ctx: Context, stored: StoredCredentials | null): string {
   return ctx.parsed.values.get('base-url') ?? nonEmpty(ctx.io.env.SIGNED_API_URL) ?? stored?.baseUrl ?? DEFAULT_BASE_URL
 }
 
-function readCa (ctx: Context): string | undefined {
-  const file = ctx.parsed.values.get('ca') ?? nonEmpty(ctx.io.env.SIGNED_API_CA)
+/** The CA file named by --ca or SIGNED_API_CA, else the one stored with the key at login, as an absolute path. */
+function caFile (ctx: Context, stored: StoredCredentials | null): string | undefined {
+  const named = ctx.parsed.values.get('ca') ?? nonEmpty(ctx.io.env.SIGNED_API_CA)
+  return named === undefined ? stored?.ca ?? undefined : resolve(named)
+}
+
+function readCa (file: string | undefined, stored: StoredCredentials | null): string | undefined {
   if (file === undefined) return undefined
   let pem: string
   try {
     pem = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new ArgError(`cannot read CA file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    const where = file === stored?.ca ? ' (stored with the key at login; pass --ca FILE)' : ''
+    throw new ArgError(`cannot read CA file ${file}${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ArgError(`CA file ${file} holds no PEM certificate`)
   return pem
@@ -166,7 +174,8 @@ function readCa (ctx: Context): string | undefined {
 
 function client (ctx: Context, stored: StoredCredentials | null, extra: { print?: boolean } = {}): SignedApiClient {
   const url = baseUrl(ctx, stored)
-  const ca = readCa(ctx)
+  const file = caFile(ctx, stored)
+  const ca = readCa(file, stored)
   return new SignedApiClient({
     baseUrl: url,
     ...(ca === undefined ? {} : { ca }),
@@ -174,7 +183,7 @@ function client (ctx: Context, stored: StoredCredentials | null, extra: { print?
     // A refreshed key replaces the stored one; a logout removes it.
     onCredentials: (c) => {
       if (c === null) deleteCredentials(ctx.credentialsPath)
-      else writeCredentials(ctx.credentialsPath, { ...c, baseUrl: url })
+      else writeCredentials(ctx.credentialsPath, { ...c, baseUrl: url, ca: file ?? null })
     },
     ...(extra.print === true ? { onSign: (s) => ctx.io.stderr(describeCanonical(s.canonical, s.headers['auth-signature'] as string)) } : {})
   })

@@ -5,9 +5,9 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { run, type Io } from '../../src/cli/run.js'
 import { ROOT, randomName, signatureCases, startLiveServer, vectors } from './live-server.js'
 
@@ -135,9 +135,11 @@ t.test('every bad argument: exit 2, one line on stderr, no stack', async t => {
     ['verify without --time', ['verify', 'GET', '/x'], /--time MS is required/],
     ['verify without --signature', ['verify', 'GET', '/x', '--time', '1'], /--signature HEX is required/],
     ['verify without a key', ['--credentials', join(dir, 'absent.json'), 'verify', 'GET', '/x', '--time', '1', '--signature', 'a'.repeat(64)], /verify needs --username/],
-    ['refresh with a client key', ['--credentials', join(dir, 'client.json'), 'refresh'], /refresh is for user keys/]
+    ['refresh with a client key', ['--credentials', join(dir, 'client.json'), 'refresh'], /refresh is for user keys/],
+    ['the CA stored at login is gone', ['--credentials', join(dir, 'gone-ca.json'), 'whoami'], /cannot read CA file \/nonexistent\/dev-cert\.pem \(stored with the key at login; pass --ca FILE\)/]
   ]
   writeFileSync(join(dir, 'client.json'), JSON.stringify({ baseUrl: 'https://127.0.0.1:9', username: 'app:ios', keyId: 'k1', signingKey: 'secret-key-value', expiresAt: null }), { mode: 0o600 })
+  writeFileSync(join(dir, 'gone-ca.json'), JSON.stringify({ baseUrl: 'https://127.0.0.1:9', ca: '/nonexistent/dev-cert.pem', username: 'alice', keyId: 'k1', signingKey: 'secret-key-value', expiresAt: null }), { mode: 0o600 })
   // Six processes at a time: each is a Node with tsx.
   const results: Result[] = []
   for (let i = 0; i < cases.length; i += 6) {
@@ -160,16 +162,18 @@ t.test('a session against a live server', async t => {
   const server = await startLiveServer(t)
   const dir = scratch(t)
   const creds = join(dir, 'conf', 'signed-api', 'credentials.json')
-  const env = { SIGNED_API_URL: server.url, SIGNED_API_CA: server.caFile, SIGNED_API_CREDENTIALS: creds, SIGNED_API_PASSWORD: 'correct horse battery staple' }
+  // The CA is named at signup and login only (relative to the working directory at login); later commands find it stored with the key.
+  const env = { SIGNED_API_URL: server.url, SIGNED_API_CREDENTIALS: creds, SIGNED_API_PASSWORD: 'correct horse battery staple' }
   const user = randomName('carol')
 
-  t.equal((await cli(['signup', user], env)).code, 0, 'signup')
-  const login = await cli(['login', user], env)
+  t.equal((await cli(['signup', user], { ...env, SIGNED_API_CA: server.caFile })).code, 0, 'signup')
+  const login = await cli(['--ca', relative(process.cwd(), server.caFile), 'login', user], env)
   t.equal(login.code, 0, 'login')
   t.equal(statSync(creds).mode & 0o777, 0o600, 'the key file is 0600')
   t.equal(statSync(join(dir, 'conf', 'signed-api')).mode & 0o777, 0o700, 'in a 0700 directory')
-  const stored = JSON.parse(readFileSync(creds, 'utf8')) as { signingKey: string, keyId: string, baseUrl: string }
+  const stored = JSON.parse(readFileSync(creds, 'utf8')) as { signingKey: string, keyId: string, baseUrl: string, ca: string }
   t.equal(stored.baseUrl, server.url)
+  t.equal(stored.ca, server.caFile, 'the CA file is stored with the key, as an absolute path')
   t.notOk(login.stdout.includes(stored.signingKey) || login.stderr.includes(stored.signingKey), 'login never prints the key')
 
   const who = await cli(['whoami'], env)
@@ -196,8 +200,9 @@ t.test('a session against a live server', async t => {
 
   const refreshed = await cli(['refresh'], env)
   t.equal(refreshed.code, 0, 'refresh')
-  const after = JSON.parse(readFileSync(creds, 'utf8')) as { keyId: string }
+  const after = JSON.parse(readFileSync(creds, 'utf8')) as { keyId: string, ca: string }
   t.not(after.keyId, stored.keyId, 'the refreshed key is stored')
+  t.equal(after.ca, server.caFile, 'with the CA still beside it')
   t.equal(statSync(creds).mode & 0o777, 0o600, 'still 0600')
 
   const created = await cli(['request', 'POST', '/v1/notes', '--data', '{"title":"From the CLI","body":"é\\n☕"}'], env)
@@ -221,4 +226,43 @@ t.test('a session against a live server', async t => {
   const piped = await spawnCli(['request', 'POST', '/auth/refresh', '--data', '@-', '--dry-run', '--print-canonical'], env, '{"x":1}')
   t.equal(piped.code, 0, '--data @- reads stdin')
   t.match(piped.stderr, /body: 7 bytes/)
+})
+
+/** `make ARGS` in `dir`, dry run only (-n prints the commands without running them). */
+async function makeDry (dir: string, args: string[]): Promise<Result> {
+  return await new Promise(resolve => {
+    execFile('make', ['--no-print-directory', '-n', ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir }, timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr })
+    })
+  })
+}
+
+t.test('make cli compiles only when a source changed, and make help lists it', async t => {
+  const help = await makeDry(ROOT, ['help'])
+  t.match(help.stdout, /echo "make cli ARGS=/, 'make help names make cli')
+  // A copy of what the build reads, with a compiled CLI newer than every source and an installed stamp.
+  const dir = scratch(t)
+  for (const name of ['Makefile', '.node-version', 'package.json', 'package-lock.json', 'tsconfig.json', 'src']) cpSync(join(ROOT, name), join(dir, name), { recursive: true })
+  const past = new Date(Date.now() - 3600_000)
+  const walk = (p: string): void => {
+    utimesSync(p, past, past)
+    if (statSync(p).isDirectory()) for (const e of readdirSync(p)) walk(join(p, e))
+  }
+  for (const name of ['package.json', 'package-lock.json', 'tsconfig.json', 'src']) walk(join(dir, name))
+  mkdirSync(join(dir, 'node_modules'))
+  writeFileSync(join(dir, 'node_modules/.installed-stamp'), '')
+  mkdirSync(join(dir, 'dist/src/cli'), { recursive: true })
+  writeFileSync(join(dir, 'dist/src/cli/main.js'), '')
+
+  const fresh = await makeDry(dir, ['cli', 'ARGS=--help'])
+  t.equal(fresh.code, 0, fresh.stderr)
+  t.notMatch(fresh.stdout, /tsc/, 'nothing changed: no compile')
+  t.match(fresh.stdout, /^node dist\/src\/cli\/main\.js --help$/m, 'the CLI runs from dist')
+
+  for (const changed of ['src/cli/run.ts', 'src/sdk/client.ts', 'tsconfig.json']) {
+    const res = await makeDry(dir, ['-W', changed, 'cli', 'ARGS=--help'])
+    t.match(res.stdout, /^npx tsc -p tsconfig\.json$/m, `${changed} changed: compiled again`)
+  }
+  const web = await makeDry(dir, ['-W', 'src/web/client/app.ts', 'cli'])
+  t.notMatch(web.stdout, /tsc/, 'the browser script is not part of the CLI')
 })

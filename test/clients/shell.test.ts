@@ -57,6 +57,7 @@ t.test('sign: every positive vector, and the mismatch vectors differ', async t =
   const usage = await sh([], {})
   t.equal(usage.code, 2, 'no command: usage, exit 2')
   t.match(usage.stderr, /signed-api\.sh request METHOD TARGET/)
+  t.match(usage.stderr, /Exit: 0 a 2xx answer, 1 a 4xx or 5xx answer/, 'the usage text names the exit codes')
 })
 
 t.test('the shell client against a live HTTPS server', async t => {
@@ -68,6 +69,9 @@ t.test('the shell client against a live HTTPS server', async t => {
   const signup = await sh(['signup', user], base)
   t.equal(signup.code, 0)
   t.same(JSON.parse(signup.stdout), { username: user }, 'signup')
+  const taken = await sh(['signup', user], base)
+  t.equal(taken.code, 1, 'a refused signup (409) exits 1')
+  t.equal(JSON.parse(taken.stdout).code, 'USERNAME_TAKEN')
 
   const login = await sh(['login', user], base)
   t.equal(login.code, 0, `login ${login.stderr}`)
@@ -79,6 +83,7 @@ t.test('the shell client against a live HTTPS server', async t => {
 
   const who = await sh(['request', 'GET', '/auth/whoami'], env)
   t.equal(who.stderr, 'HTTP 200\n', 'whoami')
+  t.equal(who.code, 0, 'a 2xx answer exits 0')
   t.match(JSON.parse(who.stdout), { username: user, kind: 'user', keyId: env.SIGNED_API_KEY_ID })
 
   // Tampered: the client's signature for /auth/whoami, sent to another target with plain curl.
@@ -91,6 +96,7 @@ t.test('the shell client against a live HTTPS server', async t => {
   t.equal(JSON.parse(tampered).code, 'AUTH_BAD_SIGNATURE', 'a tampered request is refused')
   const wrongKey = await sh(['request', 'GET', '/auth/whoami'], { ...env, SIGNED_API_KEY: `${env.SIGNED_API_KEY}x` })
   t.equal(wrongKey.stderr, 'HTTP 401\n')
+  t.equal(wrongKey.code, 1, 'a 401 exits 1')
   t.equal(JSON.parse(wrongKey.stdout).code, 'AUTH_BAD_SIGNATURE', 'a wrong key is refused')
 
   // A `date` that lies: first far in the past (AUTH_STALE), then frozen (AUTH_REPLAY).
@@ -102,6 +108,7 @@ t.test('the shell client against a live HTTPS server', async t => {
   fakeDate('1000000000000')
   const stale = await sh(['request', 'GET', '/auth/whoami'], env, lyingPath)
   t.equal(stale.stderr, 'HTTP 401\nHTTP 200\n', 'AUTH_STALE, then signed again with X-Server-Time')
+  t.equal(stale.code, 0, 'the answer that counts is the last one')
   t.equal(JSON.parse(stale.stdout).username, user)
 
   fakeDate(String(Date.now()))
@@ -113,10 +120,20 @@ t.test('the shell client against a live HTTPS server', async t => {
   t.equal((await sh(['request', 'POST', '/auth/refresh'], env, lyingPath)).stderr, 'HTTP 200\n')
   const replayPost = await sh(['request', 'POST', '/auth/refresh'], env, lyingPath)
   t.equal(replayPost.stderr, 'HTTP 401\n', 'a replayed POST is not retried')
+  t.equal(replayPost.code, 1)
   t.equal(JSON.parse(replayPost.stdout).code, 'AUTH_REPLAY')
 
   const created = await sh(['request', 'POST', '/v1/notes', '{"title":"From the shell","body":"café ☕"}'], env)
   t.equal(created.stderr, 'HTTP 201\n', `create a note: ${created.stdout}`)
+  t.equal(created.code, 0)
+  const invalid = await sh(['request', 'POST', '/v1/notes', '{"title":"x","colour":"red"}'], env)
+  t.equal(invalid.stderr, 'HTTP 400\n')
+  t.equal(invalid.code, 1, 'a 400 exits 1')
+  t.equal(JSON.parse(invalid.stdout).code, 'VALIDATION_FAILED')
+  const missing = await sh(['request', 'GET', '/v1/notes/nope'], env)
+  t.equal(missing.code, 1, 'a 404 exits 1')
+  const unreachable = await sh(['request', 'GET', '/auth/whoami'], { ...env, SIGNED_API_URL: 'https://127.0.0.1:9' })
+  t.equal(unreachable.code, 7, 'no server: curl\'s own exit code')
   if (created.stderr === 'HTTP 201\n') {
     const note = JSON.parse(created.stdout) as { id: string }
     const read = await sh(['request', 'GET', `/v1/notes/${note.id}`], env)

@@ -2,7 +2,9 @@
  * The website in a real browser: Debian's chromium driven by playwright-core
  * against the real server over HTTPS on 127.0.0.1 (port 0, its development
  * certificate). Sign up, log in, create and edit a note, share it, the other
- * user sees it, log out; a visitor reads the public articles. Nothing is
+ * user sees it apart from their own notes, log out; a visitor reads the
+ * public articles; on a 390 px wide screen the header fits, deleting asks
+ * first, and shared notes have their own list. Nothing is
  * installed here: chromium comes from the system (`make test` installs the
  * Debian package), playwright-core from devDependencies.
  */
@@ -194,9 +196,10 @@ t.test('the web app in chromium: accounts, notes, sharing, public articles; the 
 
   // bob logs in and sees the note shared with him, and may edit it.
   await logIn('bob')
-  const shared = page.locator('#note-list > li').filter({ hasText: 'Shopping list for Sunday' })
+  const shared = page.locator('#shared-list > li').filter({ hasText: 'Shopping list for Sunday' })
   await shared.waitFor()
-  t.match(await shared.textContent(), /Shared with you/)
+  t.equal(await page.locator('#shared').getByRole('heading', { name: 'Shared with you' }).isVisible(), true, 'under its own heading')
+  t.equal(await page.locator('#note-list > li').filter({ hasText: 'Shopping list for Sunday' }).count(), 0, 'not among bob\'s own notes')
   t.match(await shared.textContent(), /By alice/)
   t.equal(await shared.getByRole('button', { name: 'Delete' }).count(), 0, 'only the owner may delete')
   await shared.getByRole('button', { name: 'Edit' }).click()
@@ -245,4 +248,135 @@ t.test('with SIGNUP=client the page says why it cannot create an account and sto
   await signUpForm.waitFor({ state: 'hidden' })
   t.equal(await page.locator('#account-title').textContent(), 'Log in')
   t.equal(await page.locator('#login-form').isVisible(), true, 'the login form stays')
+})
+
+/**
+ * What overflows the 390 px screen: anything wider than the page, any header
+ * element past either edge, and any header text broken over two lines (the
+ * title, the Log out button) where it should have made room instead.
+ */
+async function narrowProblems (page: Page): Promise<string[]> {
+  return await page.evaluate(() => {
+    const problems: string[] = []
+    const width = document.documentElement.clientWidth
+    if (document.documentElement.scrollWidth > width) problems.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} > ${width}`)
+    const header = document.querySelector('header.top') as HTMLElement
+    for (const el of [header, ...Array.from(header.querySelectorAll<HTMLElement>('*'))]) {
+      const r = el.getBoundingClientRect()
+      if (r.width === 0) continue
+      const name = `${el.tagName.toLowerCase()}${el.id === '' ? '' : `#${el.id}`}`
+      if (r.left < 0 || r.right > width + 0.5) problems.push(`${name} runs past the screen (${Math.round(r.left)}..${Math.round(r.right)} of ${width})`)
+      if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0) problems.push(`${name} clips its content`)
+    }
+    for (const el of Array.from(header.querySelectorAll<HTMLElement>('h1, button'))) {
+      if (el.getBoundingClientRect().width === 0) continue
+      const range = document.createRange()
+      range.selectNodeContents(el)
+      const lines = new Set(Array.from(range.getClientRects()).map(rect => Math.round(rect.top))).size
+      if (lines > 1) problems.push(`"${el.textContent ?? ''}" breaks over ${lines} lines`)
+    }
+    return problems
+  })
+}
+
+t.test('on a 390 px screen: the header fits, deleting asks first, shared notes have their own list', async t => {
+  compileClient()
+  const dataDir = tempDir(t, 'signed-api-web-')
+  const server = await startServer(t, { DATA_DIR: dataDir, TLS: 'on' })
+  await server.waitFor(/"msg":"listening"/)
+  const userDataDir = mkdtempSync(join(tmpdir(), 'signed-api-chromium-'))
+  t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
+  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath(),
+    headless: true,
+    ignoreHTTPSErrors: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors'],
+    viewport: { width: 390, height: 844 }
+  })
+  t.teardown(() => context.close())
+  const page: Page = context.pages()[0] ?? await context.newPage()
+  const deletes: string[] = []
+  page.on('request', req => { if (req.method() === 'DELETE') deletes.push(req.url()) })
+  const status = page.locator('#status')
+  const signUp = async (username: string): Promise<void> => {
+    const form = page.locator('#signup-form')
+    await form.getByLabel('Username').fill(username)
+    await form.getByLabel('Password').fill(PASSWORD)
+    await form.getByRole('button', { name: 'Create account' }).click()
+    await status.filter({ hasText: `Account created. Welcome, ${username}.` }).waitFor()
+  }
+  const logOut = async (): Promise<void> => {
+    await page.getByRole('button', { name: 'Log out' }).click()
+    await page.locator('#account').waitFor({ state: 'visible' })
+  }
+  const addNote = async (title: string): Promise<void> => {
+    const form = page.locator('#note-form')
+    await form.getByLabel('Title').fill(title)
+    await form.getByLabel('Text').fill(`${title}: some text`)
+    await form.getByRole('button', { name: 'Add note' }).click()
+    await status.filter({ hasText: `Added “${title}”.` }).waitFor()
+  }
+
+  await page.goto(server.url)
+  await page.locator('body[data-ready="true"]').waitFor()
+  t.same(await narrowProblems(page), [], 'a visitor: nothing overflows')
+  await signUp('friend')
+  await logOut()
+  // The longest name the API allows (32 characters).
+  const owner = 'a-rather-long-username-for-390px'
+  t.equal(owner.length, 32)
+  await signUp(owner)
+  t.equal(await page.locator('#whoami').textContent(), owner)
+  t.same(await narrowProblems(page), [], 'signed in with a 32-character name: the header fits')
+  t.equal(await page.getByRole('button', { name: 'Log out' }).isVisible(), true)
+
+  await addNote('Keep me')
+  await addNote('Throw me away')
+  const kept = page.locator('#note-list > li').filter({ hasText: 'Keep me' })
+  await kept.getByLabel('Share with (username)').fill('friend')
+  await kept.getByRole('button', { name: 'Share' }).click()
+  await status.filter({ hasText: '“Keep me” is shared with friend.' }).waitFor()
+  t.same(await narrowProblems(page), [], 'with notes and their forms: nothing overflows')
+
+  // Delete asks first; "Keep it" keeps the note and sends nothing.
+  const doomed = page.locator('#note-list > li').filter({ hasText: 'Throw me away' })
+  await doomed.getByRole('button', { name: 'Delete', exact: true }).click()
+  const ask = doomed.getByRole('group', { name: 'Delete “Throw me away”?' })
+  await ask.waitFor()
+  t.match(await ask.textContent(), /Delete this note\? It cannot be undone\./)
+  t.equal(await doomed.getByRole('button', { name: 'Delete', exact: true }).isVisible(), false, 'the question replaces the button')
+  await ask.getByRole('button', { name: 'Keep it' }).click()
+  await ask.waitFor({ state: 'hidden' })
+  t.same(deletes, [], 'nothing was deleted')
+  t.equal(await doomed.count(), 1, 'the note stays')
+  await doomed.getByRole('button', { name: 'Delete', exact: true }).click()
+  await ask.getByRole('button', { name: 'Delete for good' }).click()
+  await status.filter({ hasText: 'Deleted “Throw me away”.' }).waitFor()
+  t.equal(deletes.length, 1, 'one DELETE, after the confirmation')
+  t.equal(await doomed.count(), 0)
+  // A shared note says who else loses it.
+  const sharedOwn = page.locator('#note-list > li').filter({ hasText: 'Keep me' })
+  await sharedOwn.getByRole('button', { name: 'Delete', exact: true }).click()
+  t.match(await sharedOwn.getByRole('group').textContent(), /the people it is shared with lose it too/)
+  await sharedOwn.getByRole('button', { name: 'Keep it' }).click()
+  await page.reload()
+  await page.locator('body[data-ready="true"]').waitFor()
+  t.same(await page.locator('#note-list > li h3').allTextContents(), ['Keep me'], 'after a reload: only the kept note')
+  t.equal(await page.locator('#shared').isVisible(), false, 'nothing is shared with the owner: no shared section')
+  await logOut()
+
+  // friend: no notes of their own yet, the shared one under its own heading.
+  await page.locator('#login-form').getByLabel('Username').fill('friend')
+  await page.locator('#login-form').getByLabel('Password').fill(PASSWORD)
+  await page.locator('#login-form').getByRole('button', { name: 'Log in' }).click()
+  await page.locator('#shared-list > li').filter({ hasText: 'Keep me' }).waitFor()
+  t.equal(await page.locator('#notes-empty').isVisible(), true, '"No notes yet." for their own')
+  t.equal(await page.locator('#note-list > li').count(), 0)
+  t.equal(await page.getByRole('heading', { name: 'Shared with you' }).isVisible(), true)
+  t.match(await page.locator('#shared-list > li').first().textContent(), `By ${owner}`)
+  t.equal(await page.locator('#shared-list').getByRole('button', { name: 'Delete', exact: true }).count(), 0, 'nothing to delete there')
+  await addNote('Mine')
+  t.same(await page.locator('#note-list > li h3').allTextContents(), ['Mine'], 'a new note goes to their own list')
+  t.same(await page.locator('#shared-list > li h3').allTextContents(), ['Keep me'], 'the shared list stays apart')
+  t.same(await narrowProblems(page), [], 'with both lists: nothing overflows')
 })

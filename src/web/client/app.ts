@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 /**
  * The web app: public articles for visitors; sign up, log in and out; the
- * user's notes (paged list, create, edit, delete), sharing them and the notes
- * shared with the user. Plain DOM, no dependencies; every error the API can
+ * user's notes (paged list, create, edit, delete after a confirmation),
+ * sharing them, and apart from them the notes shared with the user. Plain DOM, no dependencies; every error the API can
  * answer is shown as a sentence (messages.ts).
  */
 import { api, ApiFailure, SESSION_OVER, web, type Article, type Note, type Page } from './api.js'
@@ -24,6 +24,8 @@ const ui = {
   notes: byId<HTMLElement>('notes'),
   noteForm: byId<HTMLFormElement>('note-form'),
   noteList: byId<HTMLUListElement>('note-list'),
+  shared: byId<HTMLElement>('shared'),
+  sharedList: byId<HTMLUListElement>('shared-list'),
   notesEmpty: byId<HTMLParagraphElement>('notes-empty'),
   notesMore: byId<HTMLButtonElement>('notes-more'),
   articleList: byId<HTMLUListElement>('article-list'),
@@ -47,18 +49,22 @@ function fail (err: unknown, what: string): void {
   if (user !== null && err instanceof ApiFailure && SESSION_OVER.has(err.code)) showLoggedOut()
 }
 
-/** One paged list of the page: `load(true)` shows its first page, its "more" button the next ones. */
-function pagedList<T> (path: string, list: HTMLUListElement, more: HTMLButtonElement, empty: HTMLElement, card: (item: T) => HTMLLIElement, what: string): { load: (fresh: boolean) => Promise<void>, reset: () => void } {
+/**
+ * One paged list of the page: `load(true)` shows its first page, its "more"
+ * button the next ones. `clear` empties what it shows, `add` places one item,
+ * `shown` updates what depends on the lists (empty notes, hidden sections).
+ */
+function pagedList<T> (path: string, more: HTMLButtonElement, view: { clear: () => void, add: (item: T) => void, shown: () => void }, what: string): { load: (fresh: boolean) => Promise<void>, reset: () => void } {
   let next: string | null = null
   const load = async (fresh: boolean): Promise<void> => {
     if (fresh) next = null
     const query = `limit=${PAGE_SIZE}${next === null ? '' : `&after=${encodeURIComponent(next)}`}`
     const page = await api('GET', `${path}?${query}`) as Page<T>
-    if (fresh) list.replaceChildren()
-    for (const item of page.items) list.append(card(item))
+    if (fresh) view.clear()
+    for (const item of page.items) view.add(item)
     next = page.next
     more.hidden = next === null
-    empty.hidden = list.children.length > 0
+    view.shown()
   }
   more.addEventListener('click', () => {
     void busy(more, async () => {
@@ -90,6 +96,8 @@ function showLoggedOut (): void {
   ui.account.hidden = false
   ui.notes.hidden = true
   ui.noteList.replaceChildren()
+  ui.sharedList.replaceChildren()
+  ui.shared.hidden = true
   notes.reset()
 }
 
@@ -164,7 +172,6 @@ function noteCard (note: Note): HTMLLIElement {
   const mine = note.owner === user
   const li = h('li', { class: 'card note', 'data-id': note.id })
   const title = h('h3', {}, note.title)
-  if (!mine) title.append(h('span', { class: 'badge' }, 'Shared with you'))
   const meta = h('p', { class: 'meta' }, mine ? `Updated ${formatDate(note.updatedAt)}` : `By ${note.owner} · updated ${formatDate(note.updatedAt)}`)
   const text = h('p', { class: 'text' }, note.body)
 
@@ -198,14 +205,23 @@ function noteCard (note: Note): HTMLLIElement {
   li.append(title, meta, text, actions, editForm)
   if (!mine) return li
 
+  // Deleting cannot be undone: the button only asks, and the note goes when that is confirmed.
   const del = h('button', { type: 'button', class: 'danger' }, 'Delete')
+  const yes = h('button', { type: 'button', class: 'danger solid' }, 'Delete for good')
+  const keep = h('button', { type: 'button', class: 'secondary' }, 'Keep it')
+  const confirm = h('div', { class: 'confirm', role: 'group', 'aria-label': `Delete “${note.title}”?`, hidden: true },
+    h('p', {}, Object.keys(note.grants).length > 0 ? 'Delete this note? It cannot be undone, and the people it is shared with lose it too.' : 'Delete this note? It cannot be undone.'),
+    yes, keep)
   actions.append(del)
-  del.addEventListener('click', () => {
-    void busy(del, async () => {
+  actions.after(confirm)
+  del.addEventListener('click', () => { confirm.hidden = false; del.hidden = true; keep.focus() })
+  keep.addEventListener('click', () => { confirm.hidden = true; del.hidden = false; del.focus() })
+  yes.addEventListener('click', () => {
+    void busy(yes, async () => {
       try {
         await api('DELETE', `v1/notes/${encodeURIComponent(note.id)}`)
         li.remove()
-        ui.notesEmpty.hidden = ui.noteList.children.length > 0
+        notesShown()
         say(`Deleted “${note.title}”.`)
       } catch (err) {
         fail(err, 'Deleting the note')
@@ -257,7 +273,17 @@ function noteCard (note: Note): HTMLLIElement {
   return li
 }
 
-const notes = pagedList<Note>('v1/notes', ui.noteList, ui.notesMore, ui.notesEmpty, noteCard, 'notes')
+/** Own notes in one list, the notes others shared in another, under its own heading. */
+function notesShown (): void {
+  ui.notesEmpty.hidden = ui.noteList.children.length > 0
+  ui.shared.hidden = ui.sharedList.children.length === 0
+}
+
+const notes = pagedList<Note>('v1/notes', ui.notesMore, {
+  clear: () => { ui.noteList.replaceChildren(); ui.sharedList.replaceChildren() },
+  add: note => { (note.owner === user ? ui.noteList : ui.sharedList).append(noteCard(note)) },
+  shown: notesShown
+}, 'notes')
 
 ui.noteForm.addEventListener('submit', (event) => {
   event.preventDefault()
@@ -286,7 +312,11 @@ function articleCard (a: Article): HTMLLIElement {
     h('p', { class: 'text' }, a.body))
 }
 
-const articles = pagedList<Article>('v1/public/articles', ui.articleList, ui.articlesMore, ui.articlesEmpty, articleCard, 'articles')
+const articles = pagedList<Article>('v1/public/articles', ui.articlesMore, {
+  clear: () => { ui.articleList.replaceChildren() },
+  add: article => { ui.articleList.append(articleCard(article)) },
+  shown: () => { ui.articlesEmpty.hidden = ui.articleList.children.length > 0 }
+}, 'articles')
 
 // ---- start --------------------------------------------------------------------
 
