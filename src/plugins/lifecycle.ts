@@ -50,7 +50,13 @@ export const lifecycle = fp(async (app: FastifyInstance, o: LifecycleOptions) =>
     pruner = setInterval(() => { store.pruneRevocations(s.now()).catch((err: unknown) => app.log.warn({ err }, 'revocation pruning failed')) }, 300_000)
     pruner.unref()
     // Subscribed before ready, so no nudge published after this instance is up is missed.
-    if (bus !== undefined && !await bus.subscribe(sync, 3000)) app.log.warn('revocation nudges are not subscribed yet; the poll still runs every second')
+    // A nudge that finds nothing new may have outrun the store's write becoming visible here: look once more shortly after.
+    const onNudge = (): void => {
+      syncRevocations(revocations, store, s.now).then(
+        applied => { if (applied === 0) setTimeout(sync, 250).unref() },
+        (err: unknown) => { app.log.error({ err }, 'revocation sync failed') })
+    }
+    if (bus !== undefined && !await bus.subscribe(onNudge, 3000)) app.log.warn('revocation nudges are not subscribed yet; the poll still runs every second')
   })
   // A request that began before close() finishes normally; its answer then closes
   // the connection (server-response.ts), so a keep-alive socket does not hold the exit open.
