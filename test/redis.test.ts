@@ -68,7 +68,7 @@ t.test('a logout on one instance reaches the other through the nudge, long befor
   t.equal((await signedInject(a.app, clock, cred, { method: 'POST', url: '/auth/logout' })).statusCode, 204)
   const elapsed = await until(async () => (await signedInject(b.app, clock, cred, { method: 'GET', url: '/auth/whoami' })).json().code === 'AUTH_KEY_REVOKED', 2_000)
   // On failure, B's warnings and errors (a nudge subscription not ready in time says so there).
-  const diagnostics = { bLog: b.logs.filter(l => /"level":(40|50|60)/.test(l)) }
+  const diagnostics = { aLog: a.logs.filter(l => /"level":(40|50|60)/.test(l)), bLog: b.logs.filter(l => /"level":(40|50|60)/.test(l)) }
   t.ok(elapsed >= 0 && elapsed < 2_000, `refused on B after ${elapsed} ms with B's poll set to an hour`, diagnostics)
 })
 
