@@ -312,6 +312,10 @@ export class RedisRevocationBus {
    */
   async subscribe (onNudge: () => void, waitMs: number): Promise<boolean> {
     this.#link.subscriber.on('message', (channel: string) => { if (channel === this.#channel) onNudge() })
+    // A nudge published while the subscriber was reconnecting is lost (ioredis subscribes again once it is back):
+    // each time it is back, catch up as if nudged.
+    let connectedBefore = false
+    this.#link.subscriber.on('ready', () => { if (connectedBefore) onNudge(); connectedBefore = true })
     const subscribed = this.#link.subscriber.subscribe(this.#channel).then(() => true, () => false)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), waitMs) })
