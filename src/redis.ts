@@ -308,15 +308,24 @@ export class RedisRevocationBus {
 
   /**
    * Resolves once subscribed, or after `waitMs` when Redis is not there (start-up goes on; the
-   * SUBSCRIBE completes when Redis comes, and ioredis re-subscribes after every reconnection).
+   * SUBSCRIBE goes out when Redis comes, and ioredis re-subscribes after every reconnection).
    */
   async subscribe (onNudge: () => void, waitMs: number): Promise<boolean> {
-    this.#link.subscriber.on('message', (channel: string) => { if (channel === this.#channel) onNudge() })
-    // A nudge published while the subscriber was reconnecting is lost (ioredis subscribes again once it is back):
-    // each time it is back, catch up as if nudged.
-    let connectedBefore = false
-    this.#link.subscriber.on('ready', () => { if (connectedBefore) onNudge(); connectedBefore = true })
-    const subscribed = this.#link.subscriber.subscribe(this.#channel).then(() => true, () => false)
+    const subscriber = this.#link.subscriber
+    subscriber.on('message', (channel: string) => { if (channel === this.#channel) onNudge() })
+    // A nudge published while the subscriber was reconnecting is lost (ioredis subscribes again once it is
+    // back): each time it is ready, catch up as if nudged (the first time costs one needless sync).
+    subscriber.on('ready', onNudge)
+    // SUBSCRIBE only once the connection is ready. ioredis 5 writes a SUBSCRIBE issued during its connection
+    // handshake at once; when its reply comes before the handshake's own INFO, that INFO is refused ("Connection
+    // in subscriber mode"), the connection is dropped, and the new one does not subscribe again: this instance
+    // would hear no nudge until restarted (ioredis issue 2037; seen in test/redis-ha.test.ts under load).
+    // (The status is checked again after each wait: the connection may have dropped meanwhile.)
+    const subscribeWhenReady = async (): Promise<void> => {
+      while (subscriber.status !== 'ready') await new Promise<void>(resolve => { subscriber.once('ready', () => { resolve() }) })
+      await subscriber.subscribe(this.#channel)
+    }
+    const subscribed = subscribeWhenReady().then(() => true, () => false)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), waitMs) })
     const result = await Promise.race([subscribed, timeout])

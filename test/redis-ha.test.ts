@@ -13,10 +13,10 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { buildTestApp, ManualClock, newKeyring, nextTime, sign, signedInject, signup, signupAndLogin, tempDir, viaHttps, type Tap } from './helper.js'
 import { startClusterLayout, startSentinelLayout } from './redis-layouts.js'
-import { connectRedis, RedisReplayCache, RedisRevocationBus, type RedisTarget } from '../src/redis.js'
+import { connectRedis, RedisReplayCache, RedisRevocationBus, type RedisLink, type RedisTarget } from '../src/redis.js'
 import { loadConfig } from '../src/config.js'
 
-interface Layout { target: RedisTarget, replicas: number }
+interface Layout { target: RedisTarget, replicas: number, ports: number[], password?: string }
 
 async function sentinelLayout (t: Tap): Promise<Layout> {
   // With passwords on the nodes and on the Sentinel, so both reach ioredis; one replica, so the
@@ -26,34 +26,42 @@ async function sentinelLayout (t: Tap): Promise<Layout> {
   // The layout's environment is a configuration; what the instances get is what it names.
   const config = loadConfig(layout.env)
   if (config.redisAuth.password !== 'node secret 1' || config.redisAuth.sentinelPassword !== 'sentinel secret 2') throw new Error('REDIS_PASSWORD and REDIS_SENTINEL_PASSWORD not read')
-  return { target: layout.target, replicas: config.redisReplayReplicas }
+  return { target: layout.target, replicas: config.redisReplayReplicas, ports: [layout.master.port, ...layout.replicas.map(r => r.port)], password: 'node secret 1' }
 }
 
 async function clusterLayout (t: Tap): Promise<Layout> {
   const layout = await startClusterLayout(tempDir(t, 'cluster-'))
   t.teardown(layout.stop)
   // Three masters and no replica: entries cannot wait for one (REDIS_REPLAY_REPLICAS=0).
-  return { target: layout.target, replicas: loadConfig({ ...layout.env, REDIS_REPLAY_REPLICAS: '0' }).redisReplayReplicas }
+  return { target: layout.target, replicas: loadConfig({ ...layout.env, REDIS_REPLAY_REPLICAS: '0' }).redisReplayReplicas, ports: layout.nodes.map(n => n.port) }
 }
 
 /** Two instances on one keyring and store (the embedded store's DATA_DIR), each with its own Redis connections. */
-async function pair (t: Tap, layout: Layout, env: Record<string, string>): Promise<{ a: Awaited<ReturnType<typeof buildTestApp>>, b: Awaited<ReturnType<typeof buildTestApp>>, clock: ManualClock }> {
+async function pair (t: Tap, layout: Layout, env: Record<string, string>): Promise<{ a: Awaited<ReturnType<typeof buildTestApp>>, b: Awaited<ReturnType<typeof buildTestApp>>, clock: ManualClock, links: RedisLink[], events: string[] }> {
   const dataDir = tempDir(t)
   const clock = new ManualClock(Date.now())
   const keyring = newKeyring()
+  const links: RedisLink[] = []
+  // The subscribers' connection events, shown when a nudge does not arrive.
+  const events: string[] = []
+  const t0 = Date.now()
   const instance = async (): Promise<Awaited<ReturnType<typeof buildTestApp>>> => {
     const redis = connectRedis(layout.target, () => {})
+    links.push(redis)
+    const name = links.length === 1 ? 'a' : 'b'
+    for (const ev of ['connect', 'ready', 'close', 'reconnecting', 'end', 'error']) redis.subscriber.on(ev, (arg: unknown) => { events.push(`${Date.now() - t0} ${name}.subscriber ${ev} ${arg instanceof Error ? arg.message : ''}`) })
     const replay = new RedisReplayCache(redis.client, 'dev', { replicas: layout.replicas })
-    return await buildTestApp(t, { env, clock, keyring, dataDir, deps: { redis, replay, revocationPollMs: 3_600_000 } })
+    // Warnings kept (the helper's default is silent), so that a failure below shows what the instances saw.
+    return await buildTestApp(t, { env: { LOG_LEVEL: 'warn', ...env }, clock, keyring, dataDir, deps: { redis, replay, revocationPollMs: 3_600_000 } })
   }
-  return { a: await instance(), b: await instance(), clock }
+  return { a: await instance(), b: await instance(), clock, links, events }
 }
 
 for (const [name, layoutOf] of [['Sentinel', sentinelLayout], ['Cluster', clusterLayout]] as const) {
   t.test(`${name}: keys, replays, failed logins, request limits and logouts are shared by two instances`, async t => {
     const layout = await layoutOf(t)
     t.equal(layout.replicas, name === 'Sentinel' ? 1 : 0)
-    const { a, b, clock } = await pair(t, layout, { LOGIN_MAX_FAILURES: '2', RATE_LIMIT_PER_MINUTE: '6' })
+    const { a, b, clock, links, events } = await pair(t, layout, { LOGIN_MAX_FAILURES: '2', RATE_LIMIT_PER_MINUTE: '6' })
     t.equal((await a.app.inject({ method: 'GET', url: '/ready' })).statusCode, 200, 'ready through Redis')
 
     const cred = await signupAndLogin(a.app, 'alice')
@@ -82,7 +90,20 @@ for (const [name, layoutOf] of [['Sentinel', sentinelLayout], ['Cluster', cluste
       code = (await b.app.inject({ method: 'GET', url: '/auth/whoami', headers: sign(cred, 'GET', '/auth/whoami', '', nextTime(clock)), remoteAddress: `192.0.${Math.floor(i / 250)}.${(i % 250) + 1}` })).json().code
       if (code !== 'AUTH_KEY_REVOKED') await new Promise(resolve => setTimeout(resolve, 50))
     }
-    if (code !== 'AUTH_KEY_REVOKED') t.comment([...a.logs, ...b.logs].join(''))
+    if (code !== 'AUTH_KEY_REVOKED') {
+      const [la, lb] = links
+      t.comment(`subscriber status a=${la?.subscriber.status} b=${lb?.subscriber.status}`)
+      t.comment(events.join('\n'))
+      for (const port of layout.ports) {
+        const r = new Redis({ port, host: '127.0.0.1', ...(layout.password === undefined ? {} : { password: layout.password }) })
+        r.on('error', () => {})
+        const role = await r.role().catch((err: unknown) => String(err))
+        const subs = await r.pubsub('NUMSUB', 'signed-api:dev:revocations').catch((err: unknown) => String(err))
+        r.disconnect()
+        t.comment(`node ${port}: role ${JSON.stringify(role)}; NUMSUB ${JSON.stringify(subs)}`)
+      }
+      t.comment([...a.logs, ...b.logs].join(''))
+    }
     t.equal(code, 'AUTH_KEY_REVOKED', `the nudge reached the other instance (its poll is set to an hour) within ${Date.now() - loggedOut} ms`)
   })
 }

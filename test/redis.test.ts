@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream'
 import { buildTestApp, login, ManualClock, newKeyring, sign, signedInject, signup, signupAndLogin, tempDir, viaHttps, type Tap } from './helper.js'
 import { startRedis } from './redis-server.js'
 import { call, startServer } from './server-process.js'
-import { connectRedis, RedisReplayCache } from '../src/redis.js'
+import { connectRedis, RedisReplayCache, RedisRevocationBus } from '../src/redis.js'
 import type { Keyring } from '../src/auth/keys.js'
 
 /** Two instances sharing Redis, a keyring and (one DATA_DIR) a store; a clock near real time, since Redis expiries are absolute. */
@@ -70,6 +70,28 @@ t.test('a logout on one instance reaches the other through the nudge, long befor
   // On failure, B's warnings and errors (a nudge subscription not ready in time says so there).
   const diagnostics = { aLog: a.logs.filter(l => /"level":(40|50|60)/.test(l)), bLog: b.logs.filter(l => /"level":(40|50|60)/.test(l)) }
   t.ok(elapsed >= 0 && elapsed < 2_000, `refused on B after ${elapsed} ms with B's poll set to an hour`, diagnostics)
+})
+
+t.test('nudges subscribed while the connection is still in its handshake are heard (the SUBSCRIBE waits for ready)', async t => {
+  const redis = await startRedis(t)
+  const link = connectRedis(redis.url, () => {})
+  t.teardown(() => link.close())
+  const events: string[] = []
+  for (const ev of ['connect', 'ready', 'close']) link.subscriber.on(ev, () => { events.push(ev) })
+  // Subscribe at the 'connect' event, before ioredis's own handshake (CLIENT SETINFO, then INFO) is done. On the old
+  // code the SUBSCRIBE went out at once, its reply made ioredis refuse its own INFO, the connection was dropped and
+  // the new one never subscribed again: nudges were lost for good.
+  const heard: string[] = []
+  link.subscriber.on('message', (_channel: string, message: string) => { heard.push(message) })
+  const bus = new RedisRevocationBus(link, 'dev')
+  const subscribed = await new Promise<boolean>(resolve => {
+    link.subscriber.once('connect', () => { bus.subscribe(() => {}, 5000).then(resolve, () => resolve(false)) })
+  })
+  t.equal(subscribed, true, 'subscribed')
+  t.ok(await link.ready(5000))
+  t.equal(await bus.publish(7), true)
+  t.ok(await until(async () => heard.includes('7'), 3000) >= 0, 'the nudge was heard')
+  t.same(events.filter(e => e === 'close'), [], 'the subscriber connection was never dropped')
 })
 
 t.test('Redis down: signed requests 503 REPLAY_CACHE_UNAVAILABLE, /ready 503, login 503; service resumes by itself', async t => {
