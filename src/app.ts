@@ -12,7 +12,7 @@
  *   website         the same-origin website (src/web/routes.ts)
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { DestinationStream } from 'pino'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormatsImport from 'ajv-formats'
@@ -29,6 +29,7 @@ import { cursorCodec } from './paging.js'
 import { createLogger, lazyChildLogger } from './logging.js'
 import { securityHeaders } from './security-headers.js'
 import { responseClass } from './server-response.js'
+import { requestIdGenerator } from './request-id.js'
 import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
 import signedApi from './fastify/index.js'
@@ -83,7 +84,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     requestTimeout: config.bodyTimeoutMs,
     // A socket with no traffic either way for this long is closed (a reader that stops reading an answer too).
     connectionTimeout: 2 * config.bodyTimeoutMs,
-    genReqId: () => randomUUID(),
+    // X-Request-Id from a TRUST_PROXY peer when well formed, else a fresh UUID (request-id.ts).
+    genReqId: requestIdGenerator(config.trustProxy),
+    requestIdHeader: false,
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: false,
