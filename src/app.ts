@@ -6,6 +6,7 @@
  *   errors          the JSON error catalogue, 404 and 405 (plugins/errors.ts)
  *   request-target  protocol step 1 (plugins/request-target.ts)
  *   headers         security headers, X-Server-Time, request id, CORS (plugins/headers.ts)
+ *   in-flight       the requests begun and not yet answered, for the shutdown log (plugins/in-flight.ts)
  *   lifecycle       revocation sync, admin at start, close order (plugins/lifecycle.ts)
  *   signed-api      the verify path (src/fastify: the package's `signed-api/fastify`)
  *   routes          health, auth, notes, articles, admin (plugins/routes.ts)
@@ -37,6 +38,7 @@ import { earlyErrorOptions, errors } from './plugins/errors.js'
 import { INVALID_TARGET_ROUTE, requestTarget, rewriteUrl } from './plugins/request-target.js'
 import { headers } from './plugins/headers.js'
 import { lifecycle } from './plugins/lifecycle.js'
+import { inFlight } from './plugins/in-flight.js'
 import { routes } from './plugins/routes.js'
 import { website } from './web/routes.js'
 
@@ -145,6 +147,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     corsOrigins: config.corsOrigins,
     isClosing
   })
+  await app.register(inFlight)
   await app.register(lifecycle, { services, revocations, replay, ...(deps.redis === undefined ? {} : { redis: deps.redis }), ...(bus === undefined ? {} : { bus }), onClosing: () => { closing = true }, ...(deps.revocationPollMs === undefined ? {} : { revocationPollMs: deps.revocationPollMs }) })
   await app.register(signedApi, {
     keyring: deps.keyring,
