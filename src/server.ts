@@ -18,7 +18,10 @@ import type { Store } from './store/port.js'
 
 class StartupError extends Error {}
 
-/** Signals close-with-grace would also handle that keep Node's default here: faults, and the rarely sent ones. */
+/**
+ * Signals close-with-grace would also handle that keep Node's default here: the faults (no JS may run
+ * after a real one), and the rarely sent ones; SIGUSR2 stays free for the bench's probe (bench/lib/probe.mjs).
+ */
 const UNHANDLED_SIGNALS = ['SIGHUP', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2'] as const
 
 async function openStore (config: Config): Promise<Store> {
