@@ -11,6 +11,9 @@ import { request } from 'node:https'
 import { join } from 'node:path'
 import { startCluster, type Cluster } from './cluster/cluster.js'
 
+// A Redis, two instances and nginx started and stopped: more than the default 120 s on a loaded machine.
+t.setTimeout(300_000)
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const NGINX_ID = /^[0-9a-f]{32}$/
 

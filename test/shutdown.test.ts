@@ -12,6 +12,9 @@ import { fileURLToPath } from 'node:url'
 import { tempDir } from './helper.js'
 import { call, startServer, type ServerProcess } from './server-process.js'
 
+// Four server processes, each started and stopped: more than the default 120 s on a loaded machine.
+t.setTimeout(300_000)
+
 const CRASH_PRELOAD = join(fileURLToPath(new URL('.', import.meta.url)), 'fixtures', 'crash-on-stdin.ts')
 const BODY = JSON.stringify({ username: 'alice', password: 'long enough password' })
 
@@ -50,12 +53,12 @@ t.test('a request held past SHUTDOWN_GRACE_MS: a log line naming it, then exit 1
   const held = await requestInFlight(server)
   const signalledAt = Date.now()
   server.proc.kill('SIGTERM')
-  const exit = await Promise.race([server.exited, new Promise(resolve => setTimeout(() => resolve('still running'), graceMs + 10_000))])
+  const exit = await Promise.race([server.exited, new Promise(resolve => setTimeout(() => resolve('still running'), graceMs + 20_000))])
   const took = Date.now() - signalledAt
   t.same(exit, { code: 1, signal: null }, 'exit code 1')
   t.ok(took >= graceMs - 100, `it waited for the grace period (${took} ms)`)
-  // The margin covers a process start-up and a loaded machine; the bound itself is the child's timer.
-  t.ok(took < graceMs + 5000, `and not much longer (${took} ms)`)
+  // The margin covers a loaded machine; the bound itself is the child's own timer.
+  t.ok(took < graceMs + 10_000, `and not much longer (${took} ms)`)
   const lines = parsed(server)
   t.ok(lines.some(l => l.msg.startsWith('closing') && l.graceMs === graceMs), 'closing began with the grace period logged')
   const over = lines.find(l => l.msg.startsWith('shutdown grace period over'))
