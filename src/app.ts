@@ -6,13 +6,14 @@
  *   errors          the JSON error catalogue, 404 and 405 (plugins/errors.ts)
  *   request-target  protocol step 1 (plugins/request-target.ts)
  *   headers         security headers, X-Server-Time, request id, CORS (plugins/headers.ts)
+ *   in-flight       the requests begun and not yet answered, for the shutdown log (plugins/in-flight.ts)
  *   lifecycle       revocation sync, admin at start, close order (plugins/lifecycle.ts)
  *   signed-api      the verify path (src/fastify: the package's `signed-api/fastify`)
  *   routes          health, auth, notes, articles, admin (plugins/routes.ts)
  *   website         the same-origin website (src/web/routes.ts)
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { DestinationStream } from 'pino'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormatsImport from 'ajv-formats'
@@ -29,6 +30,7 @@ import { cursorCodec } from './paging.js'
 import { createLogger, lazyChildLogger } from './logging.js'
 import { securityHeaders } from './security-headers.js'
 import { responseClass } from './server-response.js'
+import { requestIdGenerator } from './request-id.js'
 import { RedisFailureLimiter, RedisReplayCache, RedisRevocationBus, type RedisLink } from './redis.js'
 import { registerOpenApi } from './openapi.js'
 import signedApi from './fastify/index.js'
@@ -36,6 +38,7 @@ import { earlyErrorOptions, errors } from './plugins/errors.js'
 import { INVALID_TARGET_ROUTE, requestTarget, rewriteUrl } from './plugins/request-target.js'
 import { headers } from './plugins/headers.js'
 import { lifecycle } from './plugins/lifecycle.js'
+import { inFlight } from './plugins/in-flight.js'
 import { routes } from './plugins/routes.js'
 import { website } from './web/routes.js'
 
@@ -83,7 +86,9 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     requestTimeout: config.bodyTimeoutMs,
     // A socket with no traffic either way for this long is closed (a reader that stops reading an answer too).
     connectionTimeout: 2 * config.bodyTimeoutMs,
-    genReqId: () => randomUUID(),
+    // X-Request-Id from a TRUST_PROXY peer when well formed, else a fresh UUID (request-id.ts).
+    genReqId: requestIdGenerator(config.trustProxy),
+    requestIdHeader: false,
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: false,
@@ -142,6 +147,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     corsOrigins: config.corsOrigins,
     isClosing
   })
+  await app.register(inFlight)
   await app.register(lifecycle, { services, revocations, replay, ...(deps.redis === undefined ? {} : { redis: deps.redis }), ...(bus === undefined ? {} : { bus }), onClosing: () => { closing = true }, ...(deps.revocationPollMs === undefined ? {} : { revocationPollMs: deps.revocationPollMs }) })
   await app.register(signedApi, {
     keyring: deps.keyring,

@@ -42,6 +42,7 @@ const VARIABLES = {
   HEADERS_TIMEOUT_MS: { schema: Int(1000, 300_000, 'an integer number of milliseconds, 1000..300000'), default: '10000' },
   BODY_TIMEOUT_MS: { schema: Int(1000, 600_000, 'an integer number of milliseconds, 1000..600000'), default: '30000' },
   MAX_CONNECTIONS: { schema: Int(1, 1_000_000, 'an integer 1..1000000'), default: '10000' },
+  SHUTDOWN_GRACE_MS: { schema: Int(1000, 600_000, 'an integer number of milliseconds, 1000..600000'), default: '10000' },
   RATE_LIMIT_PER_MINUTE: { schema: Int(1, 1_000_000, 'an integer 1..1000000'), default: '1200' },
   LOGIN_MAX_FAILURES: { schema: Int(1, 1000, 'an integer 1..1000'), default: '10' },
   LOGIN_WINDOW_SECONDS: { schema: Int(1, 86_400, 'an integer number of seconds, 1..86400'), default: '900' },
@@ -58,7 +59,7 @@ const VARIABLES = {
  * Variables of this project beyond api-v1.md's table (the README lists them too).
  * MAX_CONNECTIONS caps open connections: past it new ones are closed at once.
  */
-export const PROJECT_VARIABLES: readonly string[] = ['MAX_CONNECTIONS', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS', 'REDIS_REPLAY_REPLICAS']
+export const PROJECT_VARIABLES: readonly string[] = ['MAX_CONNECTIONS', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS', 'REDIS_REPLAY_REPLICAS', 'SHUTDOWN_GRACE_MS']
 
 /** Values that must never be echoed back in an error message. */
 const SECRET_VARIABLES = new Set(['ADMIN_PASSWORD', 'MONGODB_URI', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'])
@@ -102,6 +103,8 @@ export interface Config {
   bodyTimeoutMs: number
   /** Open connections at most; more are closed as they come. */
   maxConnections: number
+  /** On SIGTERM/SIGINT or a crash, in-flight requests may finish for this long; then the process exits 1. */
+  shutdownGraceMs: number
   rateLimitPerMinute: number
   loginMaxFailures: number
   loginWindowSeconds: number
@@ -238,6 +241,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     headersTimeoutMs: value.HEADERS_TIMEOUT_MS as number,
     bodyTimeoutMs: value.BODY_TIMEOUT_MS as number,
     maxConnections: value.MAX_CONNECTIONS as number,
+    shutdownGraceMs: value.SHUTDOWN_GRACE_MS as number,
     rateLimitPerMinute: value.RATE_LIMIT_PER_MINUTE as number,
     loginMaxFailures: value.LOGIN_MAX_FAILURES as number,
     loginWindowSeconds: value.LOGIN_WINDOW_SECONDS as number,

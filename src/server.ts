@@ -1,8 +1,12 @@
 /**
  * The process: config, keyring, store, TLS, listen; closes cleanly on
  * SIGTERM/SIGINT (stop accepting, finish in-flight requests, close the store,
- * exit 0). Start-up problems print one clear line and exit non-zero, no stack.
+ * exit 0) within SHUTDOWN_GRACE_MS, past which it logs the requests still in
+ * flight and exits 1. An uncaught exception or unhandled rejection is logged
+ * (pino, level fatal), closes the same way and exits 1. Start-up problems
+ * print one clear line and exit non-zero, no stack.
  */
+import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { loadKeyring, KeyringError } from './auth/keyring-file.js'
@@ -13,6 +17,12 @@ import { connectRedis, redisTargetOf } from './redis.js'
 import type { Store } from './store/port.js'
 
 class StartupError extends Error {}
+
+/**
+ * Signals close-with-grace would also handle that keep Node's default here: the faults (no JS may run
+ * after a real one), and the rarely sent ones; SIGUSR2 stays free for the bench's probe (bench/lib/probe.mjs).
+ */
+const UNHANDLED_SIGNALS = ['SIGHUP', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2'] as const
 
 async function openStore (config: Config): Promise<Store> {
   if (config.mongodbUri === undefined) {
@@ -41,18 +51,26 @@ async function main (): Promise<void> {
   const redis = target === undefined ? undefined : connectRedis(target, (err) => process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: 'redis unavailable', err: err.message })}\n`))
   // buildApp's replay cache waits for REDIS_REPLAY_REPLICAS replicas to hold each entry (1 with Sentinel or Cluster).
   const app = await buildApp(config, { store, keyring, ...(redis === undefined ? {} : { redis }), ...(tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } }) })
-  let closing = false
-  const close = (signal: string): void => {
-    if (closing) return
-    closing = true
-    app.log.info({ signal }, 'closing: no new connections, finishing in-flight requests')
-    app.close().then(() => process.exit(0), (err: unknown) => {
-      app.log.error({ err }, 'close failed')
-      process.exit(1)
-    })
-  }
-  process.once('SIGTERM', () => close('SIGTERM'))
-  process.once('SIGINT', () => close('SIGINT'))
+  // SIGTERM/SIGINT, an uncaught exception or an unhandled rejection: one graceful close (close-with-grace),
+  // bounded by SHUTDOWN_GRACE_MS; a second one while closing exits at once.
+  const graceMs = config.shutdownGraceMs
+  closeWithGrace({
+    delay: graceMs,
+    logger: false, // every line goes through pino, below
+    skip: [...UNHANDLED_SIGNALS, 'beforeExit'],
+    onTimeout: () => { app.log.error({ graceMs, inFlight: app.inFlight() }, 'shutdown grace period over: exiting with requests still in flight') },
+    onSecondSignal: (signal) => { app.log.warn({ signal }, 'second signal while closing: exiting now') },
+    onSecondError: (err) => { app.log.fatal({ err }, 'another uncaught error while closing: exiting now') }
+  }, async ({ signal, err }) => {
+    if (err !== undefined) app.log.fatal({ err }, 'uncaught error: closing, then exiting with code 1')
+    else app.log.info({ signal, graceMs }, 'closing: no new connections, finishing in-flight requests')
+    try {
+      await app.close()
+    } catch (closeErr) {
+      app.log.error({ err: closeErr }, 'close failed')
+      throw closeErr
+    }
+  })
 
   await app.listen({ host: config.host, port: config.port })
   const address = app.server.address()

@@ -26,11 +26,12 @@ export interface ServerProcess {
   ca (): string | undefined
 }
 
-export async function startServer (t: Tap, env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/server.ts')], {
+/** `nodeArgs` go before the entry (e.g. a test-only `--import` module); `stdin: true` gives the child a pipe (`proc.stdin`). */
+export async function startServer (t: Tap, env: Record<string, string>, opts: { timeoutMs?: number, nodeArgs?: string[], stdin?: boolean } = {}): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...opts.nodeArgs ?? [], join(ROOT, 'src/server.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: [opts.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe']
   })
   const lines: string[] = []
   const waiters: Array<{ pattern: RegExp, resolve: (line: string) => void }> = []

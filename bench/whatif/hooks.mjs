@@ -25,7 +25,10 @@ const PATCHES = {
   // Check 7: nothing remembered, every signature fresh.
   'skip-replay': [['/dist/src/fastify/index.js', 'pending = replay.remember(entry.key, entry.expiresAt, tBody);', "pending = 'fresh';"]],
   // The per-principal rate limit step.
-  'skip-rate-limit': [['/dist/src/fastify/index.js', 'limiter.hit(`${principal.name}|${limitAddress(request.ip)}`, afterLimit);', 'afterLimit(null);']]
+  'skip-rate-limit': [['/dist/src/fastify/index.js', 'limiter.hit(`${principal.name}|${limitAddress(request.ip)}`, afterLimit);', 'afterLimit(null);']],
+  // The list of requests in flight (plugins/in-flight.ts: one onRequest hook and a close listener per request),
+  // which only a shutdown past SHUTDOWN_GRACE_MS reads.
+  'skip-in-flight': [['/dist/src/app.js', '    await app.register(inFlight);\n', '']]
 }
 
 export async function load (url, context, next) {

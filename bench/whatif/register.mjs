@@ -9,6 +9,7 @@
  *   skip-security-headers  dist/src/app.js: no helmet headers
  *   skip-replay            dist/src/auth/plugin.js: nothing remembered by check 7
  *   skip-rate-limit        dist/src/auth/plugin.js: no per-principal rate limit
+ *   skip-in-flight         dist/src/app.js: no list of requests in flight (what the shutdown log costs)
  *
  * Comma-separate several. Only the bench uses this; the product never loads it.
  */

@@ -99,7 +99,9 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log ${dir}/access.log;
+  # $request_id: nginx's id for the request, sent to the instances as X-Request-Id (README "Request ids").
+  log_format with_id '$remote_addr [$time_local] "$request" $status $request_id';
+  access_log ${dir}/access.log with_id;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
@@ -125,6 +127,7 @@ ${prefixedPort === undefined ? '' : `  upstream api_prefixed { server 127.0.0.1:
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Request-Id $request_id;
       # Every 503 this API sends (closing, Redis or revocations unavailable) comes
       # before any state changes, so even a POST may be passed to another instance.
       proxy_next_upstream error timeout http_503 non_idempotent;
@@ -137,6 +140,7 @@ ${prefixedPort === undefined
       proxy_pass http://api_prefixed/;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Request-Id $request_id;
     }
 `}  }
 }
