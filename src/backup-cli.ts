@@ -8,17 +8,12 @@
 import { resolve } from 'node:path'
 import { ArgError, expectPositionals, parseArgs } from './cli/args.js'
 import type { Io } from './cli/io.js'
-import { loadConfig, ConfigError, type Config } from './config.js'
+import { configFromEnv } from './cli/server-config.js'
+import type { Config } from './config.js'
 import { backupEmbeddedStore, BackupError, restoreEmbeddedStore } from './store/embedded.js'
 
 function embeddedConfig (io: Io, command: string): Config {
-  let config: Config
-  try {
-    config = loadConfig(io.env)
-  } catch (err) {
-    if (err instanceof ConfigError) throw new ArgError(err.problems.join('; '))
-    throw err
-  }
+  const config = configFromEnv(io.env)
   if (config.mongodbUri !== undefined) throw new ArgError(`${command} is for the embedded store; with MONGODB_URI set, back up with mongodump and restore with mongorestore`)
   return config
 }

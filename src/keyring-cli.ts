@@ -16,7 +16,8 @@
 import { existsSync } from 'node:fs'
 import { ArgError, expectPositionals, parseArgs, type OptionSpec } from './cli/args.js'
 import type { Io } from './cli/io.js'
-import { loadConfig, ConfigError, type Config } from './config.js'
+import { configFromEnv } from './cli/server-config.js'
+import type { Config } from './config.js'
 import {
   activateInKeyringFile, addToKeyringFile, KeyringError, readKeyringFile, retireFromKeyringFile, RetireRefused
 } from './auth/keyring-file.js'
@@ -107,13 +108,7 @@ export async function keyringCommand (argv: readonly string[], io: Io, now: () =
         const v = version(text)
         const rollout = parsed.values.get('rollout-seconds') ?? String(DEFAULT_ROLLOUT_SECONDS)
         if (!/^[0-9]{1,8}$/.test(rollout)) throw new ArgError(`--rollout-seconds must be a whole number of seconds (got ${JSON.stringify(rollout)})`)
-        let config: Config
-        try {
-          config = loadConfig(io.env)
-        } catch (err) {
-          if (err instanceof ConfigError) throw new ArgError(err.problems.join('; '))
-          throw err
-        }
+        const config = configFromEnv(io.env)
         // The file first: an unknown or active version is refused without opening the store.
         readKeyringFile(file, now())
         const limits: RetireLimits = { ...facts.limits(config), rolloutMs: Number(rollout) * 1000 }
