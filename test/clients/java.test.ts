@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT, randomName, signatureCases, startLiveServer, vectors } from './live-server.js'
+import { exportedCredentials, ROOT, randomName, signatureCases, startLiveServer, vectors } from './live-server.js'
 
 const SOURCE = join(ROOT, 'src/clients/java/SignedApi.java')
 // A small, quick JVM: these runs are short.
@@ -91,10 +91,10 @@ t.test('the command line against a live HTTPS server', async t => {
 
   const login = await launch(['login', user], base)
   t.equal(login.code, 0, `login ${login.stderr}`)
-  const m = /^export SIGNED_API_USERNAME='([^']+)' SIGNED_API_KEY_ID='([^']+)' SIGNED_API_KEY='([^']+)'\n$/.exec(login.stdout)
-  t.ok(m, 'login prints export lines to eval')
-  if (m === null) return
-  const env = { ...base, SIGNED_API_USERNAME: m[1] as string, SIGNED_API_KEY_ID: m[2] as string, SIGNED_API_KEY: m[3] as string }
+  const exported = exportedCredentials(login.stdout)
+  t.ok(exported, 'login prints export lines to eval')
+  if (exported === null) return
+  const env = { ...base, ...exported }
   t.equal(env.SIGNED_API_USERNAME, user)
 
   const who = await main(['request', 'GET', '/auth/whoami?x=%2F+y'], env)

@@ -97,3 +97,9 @@ export function signatureCases (): SignatureCase[] {
 }
 
 export const randomName = (prefix: string): string => `${prefix}${Math.random().toString(36).slice(2, 10)}`
+
+/** The credentials a client's `login` prints as shell `export` lines (to eval), or null when it printed anything else. */
+export function exportedCredentials (stdout: string): { SIGNED_API_USERNAME: string, SIGNED_API_KEY_ID: string, SIGNED_API_KEY: string } | null {
+  const m = /^export SIGNED_API_USERNAME='([^']+)' SIGNED_API_KEY_ID='([^']+)' SIGNED_API_KEY='([^']+)'\n$/.exec(stdout)
+  return m === null ? null : { SIGNED_API_USERNAME: m[1] as string, SIGNED_API_KEY_ID: m[2] as string, SIGNED_API_KEY: m[3] as string }
+}

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT, randomName, signatureCases, startLiveServer, vectors } from './live-server.js'
+import { exportedCredentials, ROOT, randomName, signatureCases, startLiveServer, vectors } from './live-server.js'
 
 const SCRIPT = join(ROOT, 'src/clients/shell/signed-api.sh')
 
@@ -75,10 +75,10 @@ t.test('the shell client against a live HTTPS server', async t => {
 
   const login = await sh(['login', user], base)
   t.equal(login.code, 0, `login ${login.stderr}`)
-  const m = /^export SIGNED_API_USERNAME='([^']+)' SIGNED_API_KEY_ID='([^']+)' SIGNED_API_KEY='([^']+)'\n$/.exec(login.stdout)
-  t.ok(m, 'login prints export lines to eval')
-  if (m === null) return
-  const env = { ...base, SIGNED_API_USERNAME: m[1] as string, SIGNED_API_KEY_ID: m[2] as string, SIGNED_API_KEY: m[3] as string }
+  const exported = exportedCredentials(login.stdout)
+  t.ok(exported, 'login prints export lines to eval')
+  if (exported === null) return
+  const env = { ...base, ...exported }
   t.equal(env.SIGNED_API_USERNAME, user)
 
   const who = await sh(['request', 'GET', '/auth/whoami'], env)
