@@ -65,14 +65,24 @@ export class Daemons {
   }
 }
 
+/**
+ * A port is free when picked and may be taken before redis-server binds it (another test process,
+ * or a cluster node's bus port, which is its port + 10000): such a start is tried on a new port.
+ */
 async function redisNode (daemons: Daemons, dir: string, extra: string[], ready: string | RegExp = 'Ready to accept connections'): Promise<Daemon> {
-  const port = await freePort()
-  const home = join(dir, `node-${port}`)
-  mkdirSync(home, { recursive: true })
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', home,
-    // A replica that needs a full copy gets it at once (Redis 7 waits 5 s for more replicas by default).
-    '--repl-diskless-sync-delay', '0', ...extra]
-  return await daemons.start('redis-server', args, ready, home, port)
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort()
+    const home = join(dir, `node-${port}`)
+    mkdirSync(home, { recursive: true })
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', home,
+      // A replica that needs a full copy gets it at once (Redis 7 waits 5 s for more replicas by default).
+      '--repl-diskless-sync-delay', '0', ...extra]
+    try {
+      return await daemons.start('redis-server', args, ready, home, port)
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof Error) || !err.message.includes('Address already in use')) throw err
+    }
+  }
 }
 
 export interface SentinelLayoutOptions {
