@@ -38,9 +38,10 @@ export const loadShedding = fp(async (app: FastifyInstance, o: LoadSheddingOptio
     eventLoopUtilizationMode: 'interval',
     sampleInterval: o.sampleIntervalMs ?? 1000,
     // undefined lets the request through; a rejected promise hands the error to the app's error handler (errors.ts).
-    pressureHandler: (request, _reply, type, value) => {
+    // The bound passed, not the reading: a loop blocked for a whole sample reads as an infinite delay.
+    pressureHandler: (request, _reply, type) => {
       if (request.routeOptions.url !== undefined && NEVER_SHED.has(request.routeOptions.url)) return undefined
-      const shown = type === underPressure.TYPE_EVENT_LOOP_UTILIZATION ? `event-loop utilization ${Number(value).toFixed(2)}` : `event-loop delay ${Math.round(Number(value))} ms`
+      const shown = type === underPressure.TYPE_EVENT_LOOP_UTILIZATION ? `event-loop utilization above ${o.maxEventLoopUtilization}` : `event-loop delay above ${o.maxEventLoopDelayMs} ms`
       return Promise.reject(new ApiError('NOT_READY', `The server is overloaded (${shown}); retry shortly or on another instance`, undefined, { 'retry-after': '1' }))
     }
   })
