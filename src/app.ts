@@ -115,7 +115,7 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.removeAllContentTypeParsers()
 
   const revocations = new RevocationView()
-  const appMetrics = config.metrics === undefined ? undefined : new AppMetrics()
+  const appMetrics = config.metrics === undefined ? undefined : await AppMetrics.create()
   const passwords = deps.passwords ?? createPasswordHasher()
   const replay = deps.replay ?? (deps.redis === undefined ? new MemoryReplayCache() : new RedisReplayCache(deps.redis.client, config.audience, { replicas: config.redisReplayReplicas }))
   const services: AppServices = {
