@@ -9,6 +9,8 @@ import { spawnSync } from 'node:child_process'
 import { buildTestApp, sign, tempDir } from './helper.js'
 import { call, startServer, type ServerProcess } from './server-process.js'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { connectRedis } from '../src/redis.js'
+import { startRedis } from './redis-server.js'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -115,6 +117,18 @@ t.test('two apps in one process keep their own figures', async t => {
   const key = 'signed_api_http_requests_total{method="GET",route="/health",status="200"}'
   t.equal((await figures(a.app)).get(key), 1)
   t.notOk((await figures(b.app)).has(key))
+})
+
+t.test('with Redis: redis_up follows the connection, and the replay cache is not counted', async t => {
+  const redis = await startRedis(t)
+  const { app } = await buildTestApp(t, { env: { METRICS_PORT: '0', REDIS_URL: redis.url }, deps: { redis: connectRedis(redis.url, () => {}) } })
+  const figures = async (): Promise<Map<string, number>> => samples((await app.metricsServer?.inject({ method: 'GET', url: '/metrics' }))?.body ?? '')
+  t.equal((await figures()).get('signed_api_redis_up'), 1)
+  t.notOk((await figures()).has('signed_api_replay_cache_entries'), 'not counted in Redis (a SCAN per scrape)')
+  await redis.stop()
+  const until = performance.now() + 10_000
+  while ((await figures()).get('signed_api_redis_up') !== 0 && performance.now() < until) await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal((await figures()).get('signed_api_redis_up'), 0, 'down once Redis is gone')
 })
 
 t.test('METRICS_HOST alone is a configuration error', async t => {
