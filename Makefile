@@ -29,7 +29,9 @@ TEST_NODE := $(call LOCAL_NODE_BIN,$(TEST_NODE_MAJOR))/node
 # python3 cross-check the test vectors, curl drives the shell client, and
 # redis-server, redis-sentinel and nginx run the scale-out tests (started by the tests, on loopback),
 # chromium runs the website's browser test, and the JDK (java and javac) runs the JVM client's.
-SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium java:openjdk-17-jdk-headless javac:openjdk-17-jdk-headless
+# promtool (Debian's prometheus package: it also brings the Prometheus server, whose service
+# systemd starts on :9090 where systemd runs) checks the /metrics exposition.
+SYSTEM_TOOLS := openssl:openssl python3:python3 curl:curl redis-server:redis-server redis-sentinel:redis-sentinel nginx:nginx-light chromium:chromium java:openjdk-17-jdk-headless javac:openjdk-17-jdk-headless promtool:prometheus
 
 .PHONY: help node run test build deps system-deps typecheck test-mongo openapi postman cluster bench cli keyring-add keyring-activate keyring-retire keyring-status backup restore clean distclean
 

@@ -5,8 +5,8 @@
  *
  *   BENCH_QUICK=1      short runs (the whole thing in under 2 minutes)
  *   BENCH_PROFILE=1    instead of the table: CPU-profile the verify path under load
- *   BENCH_ONLY=a,b     only some groups: product-https, product-http, soak, peers, replay, queries, whatif, attribution
- *   BENCH_SCENARIOS=a,b only some rows: whoami, articles, notes, login, health, bare, jwt, express, read-floor, write-floor
+ *   BENCH_ONLY=a,b     only some groups: product-https, product-http, soak, peers, replay, queries, whatif, attribution, metrics
+ *   BENCH_SCENARIOS=a,b only some rows: whoami, articles, notes, login, health, bare, jwt, express, read-floor, write-floor, metrics
  *   BENCH_DURATION, BENCH_WARMUP, BENCH_REPEATS, BENCH_CONNECTIONS, BENCH_SOAK: override
  */
 import { spawn } from 'node:child_process'
@@ -81,10 +81,10 @@ function baseEnv () {
 
 const WHATIF = join(HERE, 'whatif', 'register.mjs')
 
-async function startProduct ({ tls, nodeArgs = [], whatif }) {
+async function startProduct ({ tls, nodeArgs = [], whatif, variant, extraEnv = {} }) {
   const port = await freePort()
   const transport = tls ? 'https' : 'http'
-  const tag = whatif === undefined ? '' : `-${whatif.replace(/,/g, '+')}`
+  const tag = whatif === undefined ? (variant === undefined ? '' : `-${variant}`) : `-${whatif.replace(/,/g, '+')}`
   const probeFile = join(tmp, `probe-product${tag}-${transport}.json`)
   const server = await startProcess({
     name: `product${tag}-${transport}`,
@@ -110,7 +110,8 @@ async function startProduct ({ tls, nodeArgs = [], whatif }) {
       // Plain HTTP is what a server behind a TLS-terminating proxy serves.
       ...(tls ? {} : { TRUST_PROXY: '127.0.0.1' }),
       BENCH_PROBE_FILE: probeFile,
-      ...(whatif === undefined ? {} : { BENCH_WHATIF: whatif })
+      ...(whatif === undefined ? {} : { BENCH_WHATIF: whatif }),
+      ...extraEnv
     }
   })
   server.base = `${transport}://127.0.0.1:${port}`
@@ -527,6 +528,33 @@ async function whatifScenarios (rows, setup) {
   }
 }
 
+/**
+ * What GET /metrics costs the verify path: the product with METRICS_PORT set (issue 17), signed whoami,
+ * against the `whoami` row of the same run. Nothing scrapes during the measured window (a Prometheus
+ * scrape every 15 s is one request among hundreds of thousands): this is the per-request cost of the
+ * counters and hooks.
+ */
+async function metricsScenario (rows, setup) {
+  await scenario(rows, { group: 'metrics', key: 'metrics', scenario: 'signed GET /auth/whoami, metrics on (METRICS_PORT set)', transport: 'HTTPS' }, async () => {
+    const metricsPort = await freePort()
+    const server = await startProduct({ tls: true, variant: 'metrics', extraEnv: { METRICS_PORT: String(metricsPort) } })
+    try {
+      const once = await signedCall(server.base, setup.creds[0], 'GET', '/auth/whoami', { ca: ca() })
+      if (once.status !== 200) throw new Error(`whoami answered ${once.status} ${once.body.slice(0, 200)}`)
+      const traffic = new SignedTraffic({ host: server.host, routes: [SIGNED_ROUTES.whoami], creds: setup.creds })
+      const m = await measure({ server, url: server.base, traffic })
+      // The counters saw the load: metrics were really on.
+      const scrape = await call(`http://127.0.0.1:${metricsPort}`, 'GET', '/metrics')
+      const line = scrape.body.split('\n').find((l) => l.startsWith('signed_api_http_requests_total{method="GET",route="/auth/whoami",status="200"}'))
+      const counted = line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1))
+      if (scrape.status !== 200 || !(counted >= m.responses)) throw new Error(`metrics did not count the load (${scrape.status}, whoami 200 counted ${counted}, ${m.responses} answers measured)`)
+      return { ...m, note: `${counted.toLocaleString('en-US')} whoami answers counted by /metrics` }
+    } finally {
+      await server.stop()
+    }
+  })
+}
+
 // ---- profile mode --------------------------------------------------------------------
 
 async function profileMode () {
@@ -585,7 +613,8 @@ async function main () {
   let replay = null
 
   const whatif = (only === null && !QUICK) || only?.has('whatif')
-  if (want('product-https') || want('soak') || want('product-http') || whatif) {
+  const metricsRow = want('metrics') && wantRow('metrics') && transports.has('https')
+  if (want('product-https') || want('soak') || want('product-http') || whatif || metricsRow) {
     const server = await startProduct({ tls: true })
     try {
       const setup = await prepareProduct(server)
@@ -597,6 +626,7 @@ async function main () {
         replay = await replayRun
       }
       await server.stop()
+      if (metricsRow) await metricsScenario(rows, setup)
       if (whatif) await whatifScenarios(rows, setup)
       if (want('product-http') && transports.has('http')) {
         const plain = await startProduct({ tls: false })

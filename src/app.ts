@@ -7,6 +7,8 @@
  *   request-target  protocol step 1 (plugins/request-target.ts)
  *   headers         security headers, X-Server-Time, request id, CORS (plugins/headers.ts)
  *   in-flight       the requests begun and not yet answered, for the shutdown log (plugins/in-flight.ts)
+ *   load-shedding   503 NOT_READY while the event loop is saturated (plugins/load-shedding.ts)
+ *   metrics         Prometheus metrics on their own listener, when METRICS_PORT is set (plugins/metrics.ts)
  *   lifecycle       revocation sync, admin at start, close order (plugins/lifecycle.ts)
  *   signed-api      the verify path (src/fastify: the package's `signed-api/fastify`)
  *   routes          health, auth, notes, articles, admin (plugins/routes.ts)
@@ -37,6 +39,8 @@ import signedApi from './fastify/index.js'
 import { earlyErrorOptions, errors } from './plugins/errors.js'
 import { INVALID_TARGET_ROUTE, requestTarget, rewriteUrl } from './plugins/request-target.js'
 import { headers } from './plugins/headers.js'
+import { loadShedding } from './plugins/load-shedding.js'
+import { AppMetrics, metrics } from './plugins/metrics.js'
 import { lifecycle } from './plugins/lifecycle.js'
 import { inFlight } from './plugins/in-flight.js'
 import { routes } from './plugins/routes.js'
@@ -58,6 +62,8 @@ export interface AppDeps {
   redis?: RedisLink
   /** How often revocations are polled from the store (default 1000 ms). */
   revocationPollMs?: number
+  /** How often load shedding samples the event loop (default 1000 ms). */
+  loadSheddingSampleMs?: number
 }
 
 const addFormats = addFormatsImport as unknown as (ajv: Ajv) => Ajv
@@ -114,12 +120,14 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   app.removeAllContentTypeParsers()
 
   const revocations = new RevocationView()
+  const appMetrics = config.metrics === undefined ? undefined : await AppMetrics.create()
+  const passwords = deps.passwords ?? createPasswordHasher()
   const replay = deps.replay ?? (deps.redis === undefined ? new MemoryReplayCache() : new RedisReplayCache(deps.redis.client, config.audience, { replicas: config.redisReplayReplicas }))
   const services: AppServices = {
     config,
     store: deps.store,
     keyring: deps.keyring,
-    passwords: deps.passwords ?? createPasswordHasher(),
+    passwords: appMetrics?.timePasswords(passwords) ?? passwords,
     loginLimiter: deps.loginLimiter ?? (deps.redis === undefined
       ? new MemoryFailureLimiter(config.loginWindowSeconds * 1000)
       : new RedisFailureLimiter(deps.redis.client, config.audience, config.loginWindowSeconds * 1000)),
@@ -148,6 +156,8 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
     isClosing
   })
   await app.register(inFlight)
+  await app.register(loadShedding, { maxEventLoopDelayMs: config.maxEventLoopDelayMs, maxEventLoopUtilization: config.maxEventLoopUtilization, ...(deps.loadSheddingSampleMs === undefined ? {} : { sampleIntervalMs: deps.loadSheddingSampleMs }) })
+  await app.register(metrics, { metrics: appMetrics, replay, revocations, now, ...(deps.redis === undefined ? {} : { redis: deps.redis }) })
   await app.register(lifecycle, { services, revocations, replay, ...(deps.redis === undefined ? {} : { redis: deps.redis }), ...(bus === undefined ? {} : { bus }), onClosing: () => { closing = true }, ...(deps.revocationPollMs === undefined ? {} : { revocationPollMs: deps.revocationPollMs }) })
   await app.register(signedApi, {
     keyring: deps.keyring,

@@ -52,6 +52,10 @@ const VARIABLES = {
   CORS_ORIGINS: { schema: Text('^.+$', 'comma-separated origins such as https://app.example.com'), default: undefined },
   PUBLIC_PATH_PREFIX: { schema: Text('^(/[\\x21-\\x2e\\x30-\\x7e]+)*$', 'empty, or a path such as /api with no trailing slash'), default: '' },
   SIGNATURE_DEBUG: { schema: OnOff('on or off'), default: 'on' },
+  METRICS_PORT: { schema: Int(0, 65535, 'an integer 0..65535'), default: undefined },
+  METRICS_HOST: { schema: Text('^[A-Za-z0-9.:\\-\\[\\]]{1,255}$', 'a host name or address'), default: undefined },
+  MAX_EVENT_LOOP_DELAY_MS: { schema: Int(0, 60_000, 'an integer number of milliseconds, 0..60000 (0: not checked)'), default: '1000' },
+  MAX_EVENT_LOOP_UTILIZATION: { schema: Text('^(?:0(?:\\.\\d{1,6})?|1(?:\\.0{1,6})?)$', 'a fraction 0..1 such as 0.98 (0: not checked)'), default: undefined },
   LOG_LEVEL: { schema: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { description: 'fatal, error, warn, info, debug, trace or silent' }), default: 'info' }
 } satisfies Record<string, { schema: TSchema, default: string | undefined }>
 
@@ -59,7 +63,7 @@ const VARIABLES = {
  * Variables of this project beyond api-v1.md's table (the README lists them too).
  * MAX_CONNECTIONS caps open connections: past it new ones are closed at once.
  */
-export const PROJECT_VARIABLES: readonly string[] = ['MAX_CONNECTIONS', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS', 'REDIS_REPLAY_REPLICAS', 'SHUTDOWN_GRACE_MS']
+export const PROJECT_VARIABLES: readonly string[] = ['MAX_CONNECTIONS', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_TLS', 'REDIS_REPLAY_REPLICAS', 'SHUTDOWN_GRACE_MS', 'METRICS_PORT', 'METRICS_HOST', 'MAX_EVENT_LOOP_DELAY_MS', 'MAX_EVENT_LOOP_UTILIZATION']
 
 /** Values that must never be echoed back in an error message. */
 const SECRET_VARIABLES = new Set(['ADMIN_PASSWORD', 'MONGODB_URI', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'])
@@ -114,6 +118,17 @@ export interface Config {
   corsOrigins: string[]
   publicPathPrefix: string
   signatureDebug: boolean
+  /**
+   * GET /metrics (Prometheus) on a listener of its own, never on the public port (METRICS_PORT,
+   * METRICS_HOST): undefined when METRICS_PORT is unset, and then nothing is measured.
+   */
+  metrics: { host: string, port: number } | undefined
+  /**
+   * Load shedding (@fastify/under-pressure): past either bound new requests get 503 NOT_READY.
+   * 0 turns a check off (MAX_EVENT_LOOP_DELAY_MS, MAX_EVENT_LOOP_UTILIZATION).
+   */
+  maxEventLoopDelayMs: number
+  maxEventLoopUtilization: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 }
 
@@ -211,6 +226,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
   if (raw.REDIS_SENTINEL_PASSWORD !== undefined && raw.REDIS_SENTINELS === undefined) problems.push('REDIS_SENTINEL_PASSWORD needs REDIS_SENTINELS')
   if (raw.REDIS_REPLAY_REPLICAS !== undefined && redisWays.length === 0) problems.push('REDIS_REPLAY_REPLICAS needs REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES')
+  if (raw.METRICS_HOST !== undefined && raw.METRICS_PORT === undefined) problems.push('METRICS_HOST needs METRICS_PORT (unset: no metrics listener)')
   if (typeof value.HEADERS_TIMEOUT_MS === 'number' && typeof value.BODY_TIMEOUT_MS === 'number' && value.HEADERS_TIMEOUT_MS > value.BODY_TIMEOUT_MS) {
     problems.push(`HEADERS_TIMEOUT_MS must not be more than BODY_TIMEOUT_MS (got ${value.HEADERS_TIMEOUT_MS} and ${value.BODY_TIMEOUT_MS}): the head is part of the request`)
   }
@@ -251,6 +267,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     corsOrigins,
     publicPathPrefix: value.PUBLIC_PATH_PREFIX as string,
     signatureDebug: value.SIGNATURE_DEBUG === 'on',
+    metrics: typeof value.METRICS_PORT === 'number' ? { host: (value.METRICS_HOST as string | undefined) ?? '127.0.0.1', port: value.METRICS_PORT } : undefined,
+    maxEventLoopDelayMs: value.MAX_EVENT_LOOP_DELAY_MS as number,
+    maxEventLoopUtilization: raw.MAX_EVENT_LOOP_UTILIZATION === undefined ? 0 : Number(raw.MAX_EVENT_LOOP_UTILIZATION),
     logLevel: value.LOG_LEVEL as Config['logLevel']
   }
   return Object.freeze(config)

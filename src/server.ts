@@ -73,6 +73,8 @@ async function main (): Promise<void> {
   })
 
   await app.listen({ host: config.host, port: config.port })
+  // GET /metrics on its own listener (METRICS_PORT), never on the public one; closed with the app.
+  const metricsUrl = config.metrics === undefined || app.metricsServer === null ? undefined : await app.metricsServer.listen(config.metrics)
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   app.log.info({
@@ -83,7 +85,8 @@ async function main (): Promise<void> {
     keyringCreated: created,
     keyringVersion: keyring.current,
     tls: tls === undefined ? 'off' : tls.source,
-    certificate: tls?.certPath
+    certificate: tls?.certPath,
+    metrics: metricsUrl === undefined ? undefined : `${metricsUrl}/metrics`
   }, 'listening')
 }
 

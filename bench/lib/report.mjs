@@ -1,6 +1,6 @@
 /** The markdown report: one table, then the bars of issue 8 (measured, never asserted). */
 
-const ORDER = ['whoami', 'articles', 'notes', 'login', 'health', 'bare', 'jwt', 'express', 'read-floor', 'write-floor', 'bare+helmet', 'bare+static', 'whatif:skip-hmac', 'whatif:skip-security-headers', 'whatif:skip-replay', 'whatif:skip-rate-limit']
+const ORDER = ['whoami', 'metrics', 'articles', 'notes', 'login', 'health', 'bare', 'jwt', 'express', 'read-floor', 'write-floor', 'bare+helmet', 'bare+static', 'whatif:skip-hmac', 'whatif:skip-security-headers', 'whatif:skip-replay', 'whatif:skip-rate-limit']
 
 function fmt (x, digits = 1) {
   if (x === undefined || x === null || !Number.isFinite(x)) return '—'
@@ -95,6 +95,8 @@ export function renderMarkdown ({ meta, rows, soak, replay, queries }) {
     const r = who.usPerReq / bare.usPerReq
     bars.push(`- signed whoami over HTTPS ≤ 1.5× the bare Fastify route's CPU µs/req: ${fmt(who.usPerReq)}${spread(who, 'usPerReq')} vs ${fmt(bare.usPerReq)}${spread(bare, 'usPerReq')} µs = ${r.toFixed(2)}× → ${verdict(r <= 1.5)}`)
   } else bars.push('- signed whoami ≤ 1.5× bare Fastify: not measured')
+  const withMetrics = byKey('metrics', 'HTTPS')
+  if (who && withMetrics) bars.push(`- what metrics cost (measured, no bar): signed whoami over HTTPS with METRICS_PORT set ${fmt(withMetrics.usPerReq)}${spread(withMetrics, 'usPerReq')} vs ${fmt(who.usPerReq)}${spread(who, 'usPerReq')} µs/req without = ${(withMetrics.usPerReq / who.usPerReq).toFixed(2)}×`)
   if (who && jwt) bars.push(`- signed whoami over HTTPS ≤ the @fastify/jwt route's CPU µs/req: ${fmt(who.usPerReq)}${spread(who, 'usPerReq')} vs ${fmt(jwt.usPerReq)}${spread(jwt, 'usPerReq')} µs → ${verdict(who.usPerReq <= jwt.usPerReq)}`)
   else bars.push('- signed whoami ≤ @fastify/jwt: not measured')
   if (who && exp) {
