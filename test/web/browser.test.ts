@@ -10,11 +10,11 @@
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
+import { launchChromium } from './chromium.js'
 import { parseKeyring } from '../../src/auth/keys.js'
 import { cookieSealer, type WebSession } from '../../src/web/session-cookie.js'
 import { sign, tempDir } from '../helper.js'
@@ -22,14 +22,6 @@ import { call, startServer, type ServerProcess } from '../server-process.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PASSWORD = 'correct horse battery'
-
-function chromiumPath (): string {
-  try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim()
-  } catch {
-    throw new Error('chromium is not installed: `apt-get install chromium` (make test installs it)')
-  }
-}
 
 /** The browser script, compiled by its own tsconfig into dist/web (what `make build` does). */
 function compileClient (): void {
@@ -69,16 +61,7 @@ t.test('the web app in chromium: accounts, notes, sharing, public articles; the 
   t.equal(script.status, 200)
   t.equal(script.headers['content-type'], 'text/javascript; charset=utf-8')
 
-  const userDataDir = mkdtempSync(join(tmpdir(), 'signed-api-chromium-'))
-  t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
-  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumPath(),
-    headless: true,
-    ignoreHTTPSErrors: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors'],
-    viewport: { width: 1100, height: 1400 }
-  })
-  t.teardown(() => context.close())
+  const context: BrowserContext = await launchChromium(t, { width: 1100, height: 1400 })
 
   const page: Page = context.pages()[0] ?? await context.newPage()
   const problems: string[] = []
@@ -228,15 +211,7 @@ t.test('with SIGNUP=client the page says why it cannot create an account and sto
   const dataDir = tempDir(t, 'signed-api-web-')
   const server = await startServer(t, { DATA_DIR: dataDir, TLS: 'on', SIGNUP: 'client' })
   await server.waitFor(/"msg":"listening"/)
-  const userDataDir = mkdtempSync(join(tmpdir(), 'signed-api-chromium-'))
-  t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
-  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumPath(),
-    headless: true,
-    ignoreHTTPSErrors: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors']
-  })
-  t.teardown(() => context.close())
+  const context: BrowserContext = await launchChromium(t)
   const page: Page = context.pages()[0] ?? await context.newPage()
   await page.goto(server.url)
   await page.locator('body[data-ready="true"]').waitFor()
@@ -284,16 +259,7 @@ t.test('on a 390 px screen: the header fits, deleting asks first, shared notes h
   const dataDir = tempDir(t, 'signed-api-web-')
   const server = await startServer(t, { DATA_DIR: dataDir, TLS: 'on' })
   await server.waitFor(/"msg":"listening"/)
-  const userDataDir = mkdtempSync(join(tmpdir(), 'signed-api-chromium-'))
-  t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }))
-  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumPath(),
-    headless: true,
-    ignoreHTTPSErrors: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors'],
-    viewport: { width: 390, height: 844 }
-  })
-  t.teardown(() => context.close())
+  const context: BrowserContext = await launchChromium(t, { width: 390, height: 844 })
   const page: Page = context.pages()[0] ?? await context.newPage()
   const deletes: string[] = []
   page.on('request', req => { if (req.method() === 'DELETE') deletes.push(req.url()) })
