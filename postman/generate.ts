@@ -92,10 +92,11 @@ function example (doc: OpenApi, raw: Schema | undefined, name = ''): unknown {
 function bodyExample (doc: OpenApi, op: Operation): unknown {
   const json = op.requestBody?.content?.['application/json']
   if (json === undefined) return undefined
-  if (json.example !== undefined) return json.example
-  const first = Object.values(json.examples ?? {})[0]
-  if (first?.value !== undefined) return first.value
-  return example(doc, json.schema)
+  const given = json.example ?? Object.values(json.examples ?? {})[0]?.value
+  if (given === undefined) return example(doc, json.schema)
+  // The document's example names a user; the collection's requests use the variables the login fills in.
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) return given
+  return Object.fromEntries(Object.entries(given).map(([k, v]) => [k, ['username', 'password', 'newPassword'].includes(k) ? `{{${k}}}` : v]))
 }
 
 /** A test script that keeps what a success returns: the key of a login or refresh, the id of what was created. */
@@ -180,7 +181,7 @@ export function buildCollection (doc: OpenApi): object {
           ...(query.length > 0 ? { query } : {})
         },
         ...(body === undefined ? {} : { body: { mode: 'raw', raw: JSON.stringify(body, null, 2), options: { raw: { language: 'json' } } } }),
-        description: [op.description ?? op.summary ?? '', op.security === undefined || op.security.length === 0 ? 'Not signed.' : 'Signed by the collection\'s pre-request script.'].filter(s => s !== '').join('\n\n')
+        description: [op.description ?? '', op.security === undefined || op.security.length === 0 ? 'Not signed.' : 'Signed by the collection\'s pre-request script.'].filter(s => s !== '').join('\n\n')
       }
       const keep = keepScript(doc, method, path, op)
       const item = {

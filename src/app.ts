@@ -13,6 +13,7 @@
  *   signed-api      the verify path (src/fastify: the package's `signed-api/fastify`)
  *   routes          health, auth, notes, articles, admin (plugins/routes.ts)
  *   website         the same-origin website (src/web/routes.ts)
+ *   api-docs        GET /docs, the OpenAPI document in Swagger UI (plugins/api-docs.ts)
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { randomBytes } from 'node:crypto'
@@ -45,6 +46,7 @@ import { lifecycle } from './plugins/lifecycle.js'
 import { inFlight } from './plugins/in-flight.js'
 import { routes } from './plugins/routes.js'
 import { website } from './web/routes.js'
+import { apiDocs } from './plugins/api-docs.js'
 
 export interface AppDeps {
   store: Store
@@ -184,5 +186,6 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   await app.register(routes, { services, ...(deps.redis === undefined ? {} : { redis: deps.redis }) })
   await app.register(website, { services })
+  await app.register(apiDocs)
   return app
 }

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError, loadConfig, PROJECT_VARIABLES, VARIABLE_NAMES } from '../src/config.js'
-import { readContract } from './helper.js'
+import { readDoc } from './helper.js'
 
-t.test('defaults match api-v1.md', async t => {
+t.test('defaults match docs/api.md', async t => {
   const c = loadConfig({})
   t.match(c, {
     host: '127.0.0.1', port: 8443, tls: true, keyTtlSeconds: 21600, clockSkewMs: 10000, signup: 'open',
@@ -20,16 +20,16 @@ t.test('defaults match api-v1.md', async t => {
   t.ok(Object.isFrozen(c))
 })
 
-t.test('config.ts and the README name exactly the variables of api-v1.md and the project\'s own', async t => {
+t.test('config.ts and the README name exactly the variables of docs/api.md and the project\'s own', async t => {
   const root = fileURLToPath(new URL('..', import.meta.url))
-  const api = readContract('api-v1.md')
+  const api = readDoc('api.md')
   const table = api.slice(api.indexOf('| variable |'))
   const documented = new Set<string>()
   for (const row of table.split('\n').filter(l => l.startsWith('| `'))) {
     for (const m of (row.split('|')[1] ?? '').matchAll(/`([A-Z_]+)`/g)) documented.add(m[1] as string)
   }
   t.same([...documented, ...PROJECT_VARIABLES].sort(), [...VARIABLE_NAMES].sort())
-  for (const name of PROJECT_VARIABLES) t.notOk(documented.has(name), `${name} is the project's own, not api-v1.md's`)
+  for (const name of PROJECT_VARIABLES) t.notOk(documented.has(name), `${name} is the project's own, not docs/api.md's`)
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
   for (const name of VARIABLE_NAMES) t.match(readme, `\`${name}\``, `README lists ${name}`)
 })

@@ -4,7 +4,7 @@
  * from src/, so the server is never checked against its own signer).
  */
 import { createHmac, randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -137,16 +137,13 @@ export function nextTime (clock: ManualClock): number {
 
 export const randomName = (prefix = 'u'): string => `${prefix}${randomBytes(5).toString('hex')}`
 
-// ---- the contract documents ----------------------------------------------------------
+// ---- the project's own documents ----------------------------------------------------
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
-/** The shared contract beside the checkout, where the project is developed (../shared). */
-export const SHARED_CONTRACT_DIR = join(repoRoot, '..', 'shared')
-/** A copy of it in the repository, so a clone alone can run the suite; test/contract-copy.test.ts keeps it equal. */
-export const CONTRACT_COPY_DIR = join(repoRoot, 'test', 'fixtures', 'contract')
+/** The repository's docs/ folder: the protocol, the routes and the rest, in the project's own words. */
+export const DOCS_DIR = join(repoRoot, 'docs')
 
-/** A contract document (protocol-v1.md, api-v1.md): ../shared's when it is there, else the copy. */
-export function readContract (name: 'protocol-v1.md' | 'api-v1.md'): string {
-  const shared = join(SHARED_CONTRACT_DIR, name)
-  return readFileSync(existsSync(shared) ? shared : join(CONTRACT_COPY_DIR, name), 'utf8')
+/** A page of docs/ (protocol.md: the signing protocol; api.md: routes and run-time rules). */
+export function readDoc (name: 'protocol.md' | 'api.md'): string {
+  return readFileSync(join(DOCS_DIR, name), 'utf8')
 }

@@ -48,3 +48,46 @@ t.test('GET /openapi.json serves the same document, unsigned', async t => {
   t.equal(res.statusCode, 200)
   t.same(res.json(), committed)
 })
+
+t.test('every operation has a summary, a unique operationId and an example; servers; shared component schemas; the signature explained', async t => {
+  const ids = new Set<string>()
+  let operations = 0
+  for (const [path, item] of Object.entries(committed.paths as Record<string, Record<string, any>>)) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const [method, op] of Object.entries(item)) {
+      operations++
+      const name = `${method.toUpperCase()} ${path}`
+      t.ok(typeof op.summary === 'string' && op.summary.length > 0, `${name}: a summary`)
+      t.match(op.operationId, /^[a-z][A-Za-z]+$/, `${name}: an operationId`)
+      t.notOk(ids.has(op.operationId), `${name}: ${op.operationId} is unique`)
+      ids.add(op.operationId)
+      const body = op.requestBody?.content?.['application/json']
+      if (body !== undefined) t.ok(body.example !== undefined, `${name}: a request body example`)
+      const success = Object.entries(op.responses as Record<string, any>).find(([s, r]) => /^2/.test(s) && r.content?.['application/json'] !== undefined) // eslint-disable-line @typescript-eslint/no-explicit-any
+      if (success !== undefined && method !== 'head') t.ok(success[1].content['application/json'].example !== undefined, `${name}: an answer example`)
+      for (const [status, answer] of Object.entries(op.responses as Record<string, any>)) { // eslint-disable-line @typescript-eslint/no-explicit-any
+        const example = answer.content?.['application/json']?.example
+        if (Number(status) >= 400) t.match(example, { statusCode: Number(status), code: answer.content['application/json'].schema.allOf[1].properties.code.enum[0] }, `${name}: an example of its ${status}`)
+      }
+    }
+  }
+  t.ok(operations >= 30, `${operations} operations`)
+  t.ok(committed.servers.length > 0 && committed.servers.every((s: { url: string, description: string }) => s.url !== '' && s.description !== ''), 'servers, each described')
+  const schemas = committed.components.schemas
+  for (const name of ['Error', 'Credentials', 'SigningKey', 'Note', 'NotePage', 'Article', 'ClientCreated', 'User']) t.ok(schemas[name], `components.schemas.${name}`)
+  const text = JSON.stringify(committed)
+  for (const name of Object.keys(schemas)) t.ok(text.includes(`"#/components/schemas/${name}"`), `${name} is referred to`)
+  t.same(committed.paths['/v1/notes'].get.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/NotePage' })
+  t.same(schemas.NotePage.properties.items.items, { $ref: '#/components/schemas/Note' }, 'a component refers to another')
+  t.match(committed.paths['/v1/notes/{id}'].get.responses['404'].content['application/json'].schema.allOf[0], { $ref: '#/components/schemas/Error' })
+  for (const step of ['HMAC-SHA256-V1', 'Auth-Signature', 'X-Microtime', 'milliseconds', 'UTF-8 bytes of the key', 'X-Server-Time']) t.match(committed.info.description, step, `the description explains: ${step}`)
+})
+
+t.test('an operation without a summary, operationId and examples fails the build of the document', async t => {
+  const { finishDocument } = await import('../src/openapi.js')
+  const extra = structuredClone(committed)
+  extra.paths['/v1/undocumented'] = { get: { responses: { 200: { description: 'OK' } } } }
+  t.throws(() => finishDocument(extra), /GET \/v1\/undocumented has no summary/)
+  const missing = structuredClone(committed)
+  delete missing.paths['/health']
+  t.throws(() => finishDocument(missing), /names operations that do not exist: GET \/health/)
+})

@@ -89,7 +89,8 @@ export const errors = fp(async (app: FastifyInstance, opts: ErrorsOptions) => {
   })
   app.setNotFoundHandler((request, reply) => {
     const methods = routes.methodsFor((request.url ?? '').split('?')[0] ?? '')
-    if (methods.length > 0) return sendError(reply, new ApiError('METHOD_NOT_ALLOWED', undefined, undefined, { allow: methods.join(', ') }))
+    // A route that serves this method found nothing (a file /docs/static/* lacks): 404, not 405.
+    if (methods.length > 0 && !methods.includes(request.method)) return sendError(reply, new ApiError('METHOD_NOT_ALLOWED', undefined, undefined, { allow: methods.join(', ') }))
     return sendError(reply, new ApiError('NOT_FOUND'))
   })
 }, { name: 'errors', fastify: '5.x' })

@@ -28,7 +28,7 @@ interface Summary { run: { executions: Execution[], failures: Array<{ error: { n
 interface Newman { run: (options: Record<string, unknown>, done: (err: Error | null, summary: Summary) => void) => unknown }
 const newman = require('newman') as Newman
 
-interface Item { name: string, request: Record<string, any>, event?: Array<{ listen: string, script: { exec: string[] } }> } // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Item { name: string, id?: string, request: Record<string, any>, event?: Array<{ listen: string, script: { exec: string[] } }> } // eslint-disable-line @typescript-eslint/no-explicit-any
 interface Collection { info: object, item: Array<{ name: string, item: Item[] }>, event: Array<{ listen: string, script: { exec: string[] } }>, variable: Array<{ key: string, value: string }>, protocolProfileBehavior: object }
 
 const committed = JSON.parse(readFileSync(COLLECTION_PATH, 'utf8')) as Collection
@@ -43,11 +43,14 @@ function collectionOf (items: Item[], variables: Record<string, string>): Collec
   return copy
 }
 
+let copies = 0
 function item (name: string, change: (i: Item) => void = () => {}): Item {
   for (const folder of committed.item) {
     const found = folder.item.find(i => i.name === name)
     if (found !== undefined) {
       const copy = structuredClone(found)
+      // An id names one item in a collection (the re-send after AUTH_STALE goes to it): each copy gets its own.
+      copy.id = `${found.id ?? 'item'}-${++copies}`
       change(copy)
       return copy
     }

@@ -92,7 +92,7 @@ export interface Cluster {
 
 function nginxConfig (dir: string, port: number, upstreams: number[], prefixedPort: number | undefined, tls: { cert: string, key: string }): string {
   const asRoot = process.getuid?.() === 0
-  return `# Written by test/cluster/cluster.ts; README "Deploying several instances" explains each line.
+  return `# Written by test/cluster/cluster.ts; docs/operations.md, "Several instances behind a proxy", explains each line.
 ${asRoot ? 'user root root;' : ''}
 worker_processes 1;
 pid ${dir}/nginx.pid;

@@ -102,12 +102,12 @@ t.test('findStatic: only plain names of known types, inside the two directories'
 
 t.test('OpenAPI documents the web routes and hides the static files', async t => {
   const { app } = await buildTestApp(t)
-  const doc = app.swagger() as unknown as { paths: Record<string, Record<string, { summary?: string, responses: Record<string, { content?: { 'application/json': { schema: { properties: { code: { enum: string[] } } } } } }> }>> }
+  const doc = app.swagger() as unknown as { paths: Record<string, Record<string, { summary?: string, responses: Record<string, { content?: { 'application/json': { schema: { allOf: [unknown, { properties: { code: { enum: string[] } } }] } } } }> }>> }
   t.ok(doc.paths['/web/signup']?.post)
   t.ok(doc.paths['/web/login']?.post)
   t.ok(doc.paths['/web/logout']?.post)
   for (const m of ['get', 'head', 'post', 'put', 'patch', 'delete']) t.ok(doc.paths['/web/api/{*}']?.[m], `${m} /web/api/{*}`)
-  t.same(doc.paths['/web/login']?.post?.responses['403']?.content?.['application/json'].schema.properties.code.enum.sort(), ['CSRF_REJECTED', 'HTTPS_REQUIRED'])
+  t.same(doc.paths['/web/login']?.post?.responses['403']?.content?.['application/json'].schema.allOf[1].properties.code.enum.sort(), ['CSRF_REJECTED', 'HTTPS_REQUIRED'])
   t.equal(doc.paths['/'], undefined)
   t.equal(doc.paths['/web/static/{name}'], undefined)
 })
