@@ -11,6 +11,9 @@ import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { sign, tempDir, type Credential } from './helper.js'
 import { call, startServer, type ServerProcess } from './server-process.js'
 
+// Many real server processes, one after another: 80-110 s alone on a loaded 2-core machine, past tap's 120 s default.
+t.setTimeout(300_000)
+
 const PASSWORD = 'correct horse battery'
 const signedCall = (s: ServerProcess, cred: Credential, method: string, target: string, body = '', extra: { chunked?: boolean } = {}) =>
   call(s, method, target, { headers: sign(cred, method, target, body), ...(body === '' ? {} : { body }), ...extra })
