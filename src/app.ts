@@ -186,6 +186,6 @@ export async function buildApp (config: Config, deps: AppDeps): Promise<FastifyI
   })
   await app.register(routes, { services, ...(deps.redis === undefined ? {} : { redis: deps.redis }) })
   await app.register(website, { services })
-  await app.register(apiDocs)
+  await app.register(apiDocs, { publicPathPrefix: config.publicPathPrefix })
   return app
 }

@@ -16,7 +16,7 @@ const OnOff = (description: string) => Type.Union([Type.Literal('on'), Type.Lite
 
 /** Each variable, its schema and its default (undefined: unset is allowed). */
 const VARIABLES = {
-  HOST: { schema: Text('^[A-Za-z0-9.:\\-\\[\\]]{1,255}$', 'a host name or address'), default: '127.0.0.1' },
+  HOST: { schema: Text('^[A-Za-z0-9.:\\-]{1,255}$', 'a host name or address (an IPv6 address without brackets, such as ::1)'), default: '127.0.0.1' },
   PORT: { schema: Int(0, 65535, 'an integer 0..65535'), default: '8443' },
   TLS: { schema: OnOff('on or off'), default: 'on' },
   TLS_CERT_FILE: { schema: Text('^.+$', 'a file path'), default: undefined },
@@ -53,9 +53,10 @@ const VARIABLES = {
   PUBLIC_PATH_PREFIX: { schema: Text('^(/[\\x21-\\x2e\\x30-\\x7e]+)*$', 'empty, or a path such as /api with no trailing slash'), default: '' },
   SIGNATURE_DEBUG: { schema: OnOff('on or off'), default: 'on' },
   METRICS_PORT: { schema: Int(0, 65535, 'an integer 0..65535'), default: undefined },
-  METRICS_HOST: { schema: Text('^[A-Za-z0-9.:\\-\\[\\]]{1,255}$', 'a host name or address'), default: undefined },
+  METRICS_HOST: { schema: Text('^[A-Za-z0-9.:\\-]{1,255}$', 'a host name or address (an IPv6 address without brackets, such as ::1)'), default: undefined },
   MAX_EVENT_LOOP_DELAY_MS: { schema: Int(0, 60_000, 'an integer number of milliseconds, 0..60000 (0: not checked)'), default: '1000' },
-  MAX_EVENT_LOOP_UTILIZATION: { schema: Text('^(?:0(?:\\.\\d{1,6})?|1(?:\\.0{1,6})?)$', 'a fraction 0..1 such as 0.98 (0: not checked)'), default: undefined },
+  // 1 could never be exceeded: a bound that never sheds is written 0.
+  MAX_EVENT_LOOP_UTILIZATION: { schema: Text('^0(?:\\.\\d{1,6})?$', 'a fraction below 1 such as 0.98 (0: not checked)'), default: undefined },
   LOG_LEVEL: { schema: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { description: 'fatal, error, warn, info, debug, trace or silent' }), default: 'info' }
 } satisfies Record<string, { schema: TSchema, default: string | undefined }>
 
@@ -227,6 +228,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (raw.REDIS_SENTINEL_PASSWORD !== undefined && raw.REDIS_SENTINELS === undefined) problems.push('REDIS_SENTINEL_PASSWORD needs REDIS_SENTINELS')
   if (raw.REDIS_REPLAY_REPLICAS !== undefined && redisWays.length === 0) problems.push('REDIS_REPLAY_REPLICAS needs REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES')
   if (raw.METRICS_HOST !== undefined && raw.METRICS_PORT === undefined) problems.push('METRICS_HOST needs METRICS_PORT (unset: no metrics listener)')
+  if (typeof value.METRICS_PORT === 'number' && value.METRICS_PORT !== 0 && value.METRICS_PORT === value.PORT) problems.push(`METRICS_PORT must differ from PORT (both ${value.PORT}): the metrics get a listener of their own`)
   if (typeof value.HEADERS_TIMEOUT_MS === 'number' && typeof value.BODY_TIMEOUT_MS === 'number' && value.HEADERS_TIMEOUT_MS > value.BODY_TIMEOUT_MS) {
     problems.push(`HEADERS_TIMEOUT_MS must not be more than BODY_TIMEOUT_MS (got ${value.HEADERS_TIMEOUT_MS} and ${value.BODY_TIMEOUT_MS}): the head is part of the request`)
   }

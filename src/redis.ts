@@ -314,8 +314,10 @@ export class RedisRevocationBus {
     const subscriber = this.#link.subscriber
     subscriber.on('message', (channel: string) => { if (channel === this.#channel) onNudge() })
     // A nudge published while the subscriber was reconnecting is lost (ioredis subscribes again once it is
-    // back): each time it is ready, catch up as if nudged (the first time costs one needless sync).
-    subscriber.on('ready', onNudge)
+    // back): each time it is ready, catch up as if nudged (the first time costs one needless sync). The catch-up
+    // waits for a SUBSCRIBE of its own to be confirmed (one more is harmless): a sync that read the store before
+    // Redis had the subscription could miss a nudge sent in between, until the next poll.
+    subscriber.on('ready', () => { subscriber.subscribe(this.#channel).then(onNudge, onNudge) })
     // SUBSCRIBE only once the connection is ready. ioredis 5 writes a SUBSCRIBE issued during its connection
     // handshake at once; when its reply comes before the handshake's own INFO, that INFO is refused ("Connection
     // in subscriber mode"), the connection is dropped, and the new one does not subscribe again: this instance

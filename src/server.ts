@@ -58,7 +58,11 @@ async function main (): Promise<void> {
     delay: graceMs,
     logger: false, // every line goes through pino, below
     skip: [...UNHANDLED_SIGNALS, 'beforeExit'],
-    onTimeout: () => { app.log.error({ graceMs, inFlight: app.inFlight() }, 'shutdown grace period over: exiting with requests still in flight') },
+    onTimeout: () => {
+      // The count, and the oldest few: thousands of held connections must not make one line of megabytes.
+      const { total, oldest } = app.inFlight()
+      app.log.error({ graceMs, inFlightTotal: total, inFlight: oldest }, 'shutdown grace period over: exiting with requests still in flight')
+    },
     onSecondSignal: (signal) => { app.log.warn({ signal }, 'second signal while closing: exiting now') },
     onSecondError: (err) => { app.log.fatal({ err }, 'another uncaught error while closing: exiting now') }
   }, async ({ signal, err }) => {
@@ -72,9 +76,10 @@ async function main (): Promise<void> {
     }
   })
 
-  await app.listen({ host: config.host, port: config.port })
-  // GET /metrics on its own listener (METRICS_PORT), never on the public one; closed with the app.
+  // GET /metrics on its own listener (METRICS_PORT), never on the public one; closed with the app. Started first:
+  // if its port is taken the process ends before the public port takes any request it would have to drop.
   const metricsUrl = config.metrics === undefined || app.metricsServer === null ? undefined : await app.metricsServer.listen(config.metrics)
+  await app.listen({ host: config.host, port: config.port })
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   app.log.info({

@@ -73,7 +73,9 @@ t.test('nginx\'s $request_id is in its access log, in the answer and on the inst
   t.notOk(access[0]?.includes(prefixed.id), 'not nginx\'s')
   const nginxId = access[0]?.trim().split(' ').pop() ?? ''
   t.match(nginxId, NGINX_ID)
+  // The log file is written as the request completes, not before the answer: wait for both lines.
+  const prefixedLines = await linesWith(join(cluster.dir, 'logs', 'prefixed.log'), `"reqId":"${prefixed.id}"`, 2)
+  t.equal(prefixedLines.length, 2, 'the instance logs its own id')
   const prefixedLog = readFileSync(join(cluster.dir, 'logs', 'prefixed.log'), 'utf8')
-  t.ok(prefixedLog.includes(`"reqId":"${prefixed.id}"`), 'the instance logs its own id')
   t.notOk(prefixedLog.includes(nginxId), 'and never the untrusted header\'s')
 })

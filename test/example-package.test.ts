@@ -18,6 +18,8 @@ import { tempDir } from './helper.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const NPM_FLAGS = ['--no-audit', '--no-fund', '--loglevel=error']
+// The whole file, not only its test: packing, installing and compiling take 45-130 s on a loaded machine, past tap's 120 s default.
+t.setTimeout(900_000)
 
 function run (command: string, args: string[], cwd: string, timeoutMs = 400_000): string {
   const result = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, npm_config_update_notifier: 'false' } })

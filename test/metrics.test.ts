@@ -137,3 +137,16 @@ t.test('METRICS_HOST alone is a configuration error', async t => {
   t.same(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5' }).metrics, { host: '10.0.0.5', port: 9464 })
   t.equal(loadConfig({}).metrics, undefined)
 })
+
+t.test('a metrics listener that could never listen is refused at start, not after the public port is up', async t => {
+  const problems = (env: Record<string, string>): string => {
+    try { loadConfig(env); return '' } catch (err) { return (err as Error).message }
+  }
+  t.match(problems({ PORT: '9464', METRICS_PORT: '9464' }), /METRICS_PORT must differ from PORT/, 'the public port')
+  t.equal(loadConfig({ PORT: '0', METRICS_PORT: '0' }).metrics?.port, 0, 'two free ports is fine')
+  t.match(problems({ METRICS_PORT: '9464', METRICS_HOST: '[::1]' }), /METRICS_HOST.*without brackets/, 'an address in brackets')
+  t.same(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '::1' }).metrics, { host: '::1', port: 9464 })
+  t.match(problems({ HOST: '[::1]' }), /HOST.*without brackets/, 'the public host too')
+  t.match(problems({ MAX_EVENT_LOOP_UTILIZATION: '1' }), /MAX_EVENT_LOOP_UTILIZATION.*below 1/, 'a utilization bound that can never be passed')
+  t.equal(loadConfig({ MAX_EVENT_LOOP_UTILIZATION: '0.98' }).maxEventLoopUtilization, 0.98)
+})

@@ -18,7 +18,7 @@ t.setTimeout(300_000)
 const CRASH_PRELOAD = join(fileURLToPath(new URL('.', import.meta.url)), 'fixtures', 'crash-on-stdin.ts')
 const BODY = JSON.stringify({ username: 'alice', password: 'long enough password' })
 
-interface LogLine { level: number, msg: string, reqId?: string, err?: { message?: string, type?: string, stack?: string }, graceMs?: number, inFlight?: Array<{ reqId: string, method: string, url: string, elapsedMs: number }> }
+interface LogLine { level: number, msg: string, reqId?: string, err?: { message?: string, type?: string, stack?: string }, graceMs?: number, inFlightTotal?: number, inFlight?: Array<{ reqId: string, method: string, url: string, elapsedMs: number }> }
 
 /** A signup whose head and first 10 body bytes are sent: in flight until `finish()`. Resolves once the server logged it. */
 async function requestInFlight (server: ServerProcess): Promise<{ reqId: string, finish: () => void, abort: () => void, answer: () => string, closed: Promise<void> }> {
@@ -65,6 +65,7 @@ t.test('a request held past SHUTDOWN_GRACE_MS: a log line naming it, then exit 1
   t.ok(over, 'the time-out is logged')
   t.equal(over?.level, 50, 'as an error')
   t.equal(over?.graceMs, graceMs)
+  t.equal(over?.inFlightTotal, 1)
   t.equal(over?.inFlight?.length, 1, 'naming the one request still open')
   t.match(over?.inFlight?.[0], { reqId: held.reqId, method: 'POST', url: '/auth/signup' })
   t.ok((over?.inFlight?.[0]?.elapsedMs ?? 0) >= graceMs - 100, 'and how long it had run')

@@ -30,9 +30,15 @@ export const API_DOCS_CSP = [
   "frame-ancestors 'none'"
 ].join('; ')
 
-export const apiDocs = fp(async (app: FastifyInstance) => {
+export interface ApiDocsOptions {
+  /** PUBLIC_PATH_PREFIX: behind a proxy that strips it, the page's links to its files must carry it ('' when unset). */
+  publicPathPrefix: string
+}
+
+export const apiDocs = fp(async (app: FastifyInstance, o: ApiDocsOptions) => {
   await app.register(swaggerUi, {
     routePrefix: API_DOCS_PREFIX,
+    ...(o.publicPathPrefix === '' ? {} : { indexPrefix: o.publicPathPrefix }),
     staticCSP: API_DOCS_CSP,
     theme: { title: 'signed-api: API reference' },
     uiConfig: { supportedSubmitMethods: [], deepLinking: true, docExpansion: 'list', defaultModelsExpandDepth: 0 }

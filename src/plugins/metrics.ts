@@ -139,7 +139,17 @@ export const metrics = fp(async (app: FastifyInstance, o: MetricsOptions) => {
   })
 
   // A scrape every few seconds is not worth a log line.
-  const server = Fastify({ loggerInstance: app.log, logController: new LogController({ disableRequestLogging: true }) })
+  // A scraper sends one small request every few seconds: short timeouts and a few connections are plenty,
+  // and keep a listener opened on a private interface (METRICS_HOST) from holding sockets for anyone.
+  const server = Fastify({
+    loggerInstance: app.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    connectionTimeout: 10_000,
+    requestTimeout: 10_000,
+    keepAliveTimeout: 10_000,
+    bodyLimit: 1024
+  })
+  server.server.maxConnections = 32
   server.get('/metrics', async (_request, reply) => {
     reply.type(m.registry.contentType)
     return m.registry.metrics()

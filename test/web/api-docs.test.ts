@@ -40,6 +40,17 @@ t.test('/docs is served unsigned, from node_modules, under its own CSP', async t
   t.notMatch(escape.body, /"devDependencies"/)
 })
 
+t.test('behind a proxy that strips PUBLIC_PATH_PREFIX, the page links its files under the prefix', async t => {
+  const { app } = await buildTestApp(t, { env: { PUBLIC_PATH_PREFIX: '/api' } })
+  const page = await app.inject({ method: 'GET', url: '/docs' })
+  t.equal(page.statusCode, 200)
+  const links = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map(m => m[1] ?? '')
+  t.ok(links.length >= 4, 'the page links its scripts and styles')
+  for (const link of links) t.match(link, /^\/api\/docs\/static\//, `${link} carries the prefix`)
+  // Fastify itself serves the files without the prefix (the proxy took it off).
+  t.equal((await app.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' })).statusCode, 200)
+})
+
 t.test('/docs in chromium, offline: the operations render, with no CSP violation', async t => {
   const server = await startServer(t, { DATA_DIR: tempDir(t, 'signed-api-docs-'), TLS: 'on' })
   await server.waitFor(/"msg":"listening"/)
