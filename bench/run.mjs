@@ -509,17 +509,22 @@ async function whatifScenarios (rows, setup) {
   // BENCH_WHATIFS=a,b;c picks other variants (see bench/whatif/register.mjs).
   // The default prices each required step of a signed request alone, then all four at once
   // (what is left is the request pipeline itself: hooks, header parsing, the key memo, the handler).
-  const variants = (env.BENCH_WHATIFS ?? 'skip-hmac;skip-security-headers;skip-replay;skip-rate-limit;skip-hmac,skip-security-headers,skip-replay,skip-rate-limit').split(';').map((w) => ({
-    whatif: w,
-    label: `what-if: product with ${w.split(',').join(' + ')} (bench/whatif; attribution, not a fix)`
-  }))
+  // A variant measures signed whoami unless it names another signed route after '@': `no-group-commit@notes`
+  // is the note write as the store wrote before group commit (issue 20's before/after, in the same run).
+  const variants = (env.BENCH_WHATIFS ?? 'skip-hmac;skip-security-headers;skip-replay;skip-rate-limit;skip-hmac,skip-security-headers,skip-replay,skip-rate-limit;no-group-commit@notes').split(';').map((spec) => {
+    const [w, routeName = 'whoami'] = spec.split('@')
+    if (SIGNED_ROUTES[routeName] === undefined) throw new Error(`BENCH_WHATIFS: no signed route ${routeName} (known: ${Object.keys(SIGNED_ROUTES).join(', ')})`)
+    return { whatif: w, routeName, label: `what-if: product with ${w.split(',').join(' + ')} (bench/whatif; ${w.startsWith('skip-') ? 'attribution, not a fix' : 'the code before a change'})` }
+  })
   for (const v of variants) {
-    await scenario(rows, { group: 'whatif', key: `whatif:${v.whatif}`, scenario: `${v.label}: signed GET /auth/whoami`, transport: 'HTTPS' }, async () => {
+    const route = SIGNED_ROUTES[v.routeName]
+    const key = v.routeName === 'whoami' ? `whatif:${v.whatif}` : `whatif:${v.whatif}@${v.routeName}`
+    await scenario(rows, { group: 'whatif', key, scenario: `${v.label}: signed ${route.method} ${route.target}`, transport: 'HTTPS' }, async () => {
       const server = await startProduct({ tls: true, whatif: v.whatif })
       try {
-        const once = await signedCall(server.base, setup.creds[0], 'GET', '/auth/whoami', { ca: ca() })
-        if (once.status !== 200) throw new Error(`whoami answered ${once.status} ${once.body.slice(0, 200)}`)
-        const traffic = new SignedTraffic({ host: server.host, routes: [SIGNED_ROUTES.whoami], creds: setup.creds })
+        const once = await signedCall(server.base, setup.creds[0], route.method, route.target, { ca: ca(), ...(route.body === undefined ? {} : { body: route.body(0), headers: { 'content-type': 'application/json' } }) })
+        if (once.status < 200 || once.status > 299) throw new Error(`${route.method} ${route.target} answered ${once.status} ${once.body.slice(0, 200)}`)
+        const traffic = new SignedTraffic({ host: server.host, routes: [route], creds: setup.creds })
         return await measure({ server, url: server.base, traffic })
       } finally {
         await server.stop()

@@ -1,6 +1,6 @@
 /** The markdown report: one table, then the bars of issue 8 (measured, never asserted). */
 
-const ORDER = ['whoami', 'metrics', 'articles', 'notes', 'login', 'health', 'bare', 'jwt', 'express', 'read-floor', 'write-floor', 'bare+helmet', 'bare+static', 'whatif:skip-hmac', 'whatif:skip-security-headers', 'whatif:skip-replay', 'whatif:skip-rate-limit']
+const ORDER = ['whoami', 'metrics', 'articles', 'notes', 'login', 'health', 'bare', 'jwt', 'express', 'read-floor', 'write-floor', 'bare+helmet', 'bare+static', 'whatif:skip-hmac', 'whatif:skip-security-headers', 'whatif:skip-replay', 'whatif:skip-rate-limit', 'whatif:no-group-commit@notes']
 
 function fmt (x, digits = 1) {
   if (x === undefined || x === null || !Number.isFinite(x)) return '—'
@@ -135,6 +135,9 @@ export function renderMarkdown ({ meta, rows, soak, replay, queries }) {
       bars.push(`- signed note write over ${transport} ≥ the write floor's writes/s: ${fmt(note.rps, 0)}${spread(note, 'rps')} vs ${fmt(writeFloor.rps, 0)}${spread(writeFloor, 'rps')} = ${w.toFixed(2)}× (server cores ${note.cpuPct.toFixed(0)}% and ${writeFloor.cpuPct.toFixed(0)}% busy) → ${verdict(w >= 1)}`)
     } else if (transport === 'HTTPS') bars.push('- signed note write ≤ 1.3× / ≥ the write floor: not measured')
   }
+  const before = byKey('whatif:no-group-commit@notes', 'HTTPS')
+  const after = byKey('notes', 'HTTPS')
+  if (before && after) bars.push(`- group commit, before/after in this run (reported, no bar): signed note write over HTTPS ${fmt(before.rps, 0)}${spread(before, 'rps')} → ${fmt(after.rps, 0)}${spread(after, 'rps')} req/s (${(after.rps / before.rps).toFixed(2)}×), ${fmt(before.usPerReq)} → ${fmt(after.usPerReq)} µs CPU/req, p99 ${ms(before.p99)} → ${ms(after.p99)} ms`)
   if (queries && !queries.error) {
     bars.push(`- the notes list of 20 shared notes in a constant number of queries: ${queries.one.statements} statements for 1 shared note, ${queries.twenty.statements} for 20 → ${verdict(queries.constant)}`)
   } else bars.push('- the notes list in a constant number of queries: not measured')

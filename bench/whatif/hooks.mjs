@@ -28,7 +28,10 @@ const PATCHES = {
   'skip-rate-limit': [['/dist/src/fastify/index.js', 'limiter.hit(`${principal.name}|${limitAddress(request.ip)}`, afterLimit);', 'afterLimit(null);']],
   // The list of requests in flight (plugins/in-flight.ts: one onRequest hook and a close listener per request),
   // which only a shutdown past SHUTDOWN_GRACE_MS reads.
-  'skip-in-flight': [['/dist/src/app.js', '    await app.register(inFlight);\n', '']]
+  'skip-in-flight': [['/dist/src/app.js', '    await app.register(inFlight);\n', '']],
+  // The data path before group commit (issue 20): each write flushed at once, alone in its own transaction
+  // and its own WAL fsync, as the embedded store wrote before. Not a required step: the before/after of a change.
+  'no-group-commit': [['/dist/src/store/embedded.js', 'timer ??= setImmediate(flush);', 'flush();']]
 }
 
 export async function load (url, context, next) {
