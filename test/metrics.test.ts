@@ -47,6 +47,19 @@ t.test('the real server: /metrics on METRICS_PORT only, counters move by what wa
   const elsewhere = await call({ url: new URL(metricsUrl).origin, ca: () => undefined }, 'GET', '/v1/notes')
   t.equal(elsewhere.status, 404, 'the metrics listener serves nothing else')
   t.equal(elsewhere.json().code, 'NOT_FOUND')
+  // Junk sent to the listener is the sender's mistake: a 4xx of the catalogue, and no error line in the log.
+  const metricsOrigin = { url: new URL(metricsUrl).origin, ca: () => undefined }
+  const junk = [
+    { headers: { 'content-type': 'application/json' }, body: 'x'.repeat(4096), status: 413, code: 'BODY_TOO_LARGE' },
+    { headers: { 'content-type': 'application/x-junk' }, body: 'hello', status: 404, code: 'NOT_FOUND' },
+    { headers: { 'content-type': 'application/json' }, body: '{"a":', status: 400, code: 'INVALID_JSON' }
+  ]
+  for (const j of junk) {
+    const answer = await call(metricsOrigin, 'POST', '/metrics', { headers: j.headers, body: j.body })
+    t.equal(answer.status, j.status, `junk to the metrics listener: ${j.code}`)
+    t.equal(answer.json().code, j.code)
+  }
+  t.notOk(s.lines.some(l => l.includes('metrics scrape failed')), 'a client\'s junk is not logged as a failed scrape')
 
   const before = await scrape(metricsUrl)
   t.match(before.contentType, /^text\/plain; version=0\.0\.4/)

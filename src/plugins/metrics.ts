@@ -25,9 +25,10 @@
  * key per scrape. Redis's own exporter gives its size and memory.
  */
 import fp from 'fastify-plugin'
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Histogram, Registry } from 'prom-client'
 import { ApiError, isErrorCode } from '../errors.js'
+import { toApiError } from './errors.js'
 import type { PasswordHasher } from '../auth/passwords.js'
 import { MemoryReplayCache, type ReplayCache } from '../auth/replay.js'
 import type { RevocationView } from '../auth/revocation.js'
@@ -138,8 +139,7 @@ export const metrics = fp(async (app: FastifyInstance, o: MetricsOptions) => {
     done(null, payload)
   })
 
-  // A scrape every few seconds is not worth a log line.
-  // A scraper sends one small request every few seconds: short timeouts and a few connections are plenty,
+  // A scrape every few seconds is not worth a log line. A scraper sends one small request every few seconds: short timeouts and a few connections are plenty,
   // and keep a listener opened on a private interface (METRICS_HOST) from holding sockets for anyone.
   const server = Fastify({
     loggerInstance: app.log,
@@ -158,9 +158,11 @@ export const metrics = fp(async (app: FastifyInstance, o: MetricsOptions) => {
     const err = new ApiError('NOT_FOUND', 'Not found: this listener serves GET /metrics only')
     return reply.code(err.statusCode).send(err.body())
   })
-  server.setErrorHandler((err, request, reply) => {
-    request.log.error({ err }, 'metrics scrape failed')
-    const answer = new ApiError('INTERNAL_ERROR')
+  // Fastify reads a body even for an unknown route: a client's mistake there (too large, an unknown type,
+  // bad JSON) is a 4xx of the catalogue, not logged; only a failing scrape is the server's fault.
+  server.setErrorHandler<FastifyError>((err, request, reply) => {
+    const answer = toApiError(err)
+    if (answer.statusCode >= 500) request.log.error({ err }, 'metrics scrape failed')
     return reply.code(answer.statusCode).send(answer.body())
   })
   app.decorate('metricsServer', server)
