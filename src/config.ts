@@ -42,7 +42,8 @@ const VARIABLES = {
   HEADERS_TIMEOUT_MS: { schema: Int(1000, 300_000, 'an integer number of milliseconds, 1000..300000'), default: '10000' },
   BODY_TIMEOUT_MS: { schema: Int(1000, 600_000, 'an integer number of milliseconds, 1000..600000'), default: '30000' },
   MAX_CONNECTIONS: { schema: Int(1, 1_000_000, 'an integer 1..1000000'), default: '10000' },
-  SHUTDOWN_GRACE_MS: { schema: Int(1000, 600_000, 'an integer number of milliseconds, 1000..600000'), default: '10000' },
+  // Unset: BODY_TIMEOUT_MS + 5 s, so that a request whose body may still be arriving can finish (shutdownGraceMs).
+  SHUTDOWN_GRACE_MS: { schema: Int(1000, 600_000, 'an integer number of milliseconds, 1000..600000'), default: undefined },
   RATE_LIMIT_PER_MINUTE: { schema: Int(1, 1_000_000, 'an integer 1..1000000'), default: '1200' },
   LOGIN_MAX_FAILURES: { schema: Int(1, 1000, 'an integer 1..1000'), default: '10' },
   LOGIN_WINDOW_SECONDS: { schema: Int(1, 86_400, 'an integer number of seconds, 1..86400'), default: '900' },
@@ -68,6 +69,14 @@ export const PROJECT_VARIABLES: readonly string[] = ['MAX_CONNECTIONS', 'REDIS_P
 
 /** Values that must never be echoed back in an error message. */
 const SECRET_VARIABLES = new Set(['ADMIN_PASSWORD', 'MONGODB_URI', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD'])
+
+/**
+ * SHUTDOWN_GRACE_MS when unset: a request may take BODY_TIMEOUT_MS to arrive, then a few seconds to be
+ * answered, and SIGTERM lets the requests in flight finish (api-v1.md), so the grace period outlasts both.
+ */
+export function defaultShutdownGraceMs (bodyTimeoutMs: number): number {
+  return Math.max(10_000, bodyTimeoutMs + 5000)
+}
 
 export type VariableName = keyof typeof VARIABLES
 export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[]
@@ -108,7 +117,7 @@ export interface Config {
   bodyTimeoutMs: number
   /** Open connections at most; more are closed as they come. */
   maxConnections: number
-  /** On SIGTERM/SIGINT or a crash, in-flight requests may finish for this long; then the process exits 1. */
+  /** On SIGTERM/SIGINT or a crash, in-flight requests may finish for this long; then the process exits 1 (default: BODY_TIMEOUT_MS + 5 s). */
   shutdownGraceMs: number
   rateLimitPerMinute: number
   loginMaxFailures: number
@@ -259,7 +268,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     headersTimeoutMs: value.HEADERS_TIMEOUT_MS as number,
     bodyTimeoutMs: value.BODY_TIMEOUT_MS as number,
     maxConnections: value.MAX_CONNECTIONS as number,
-    shutdownGraceMs: value.SHUTDOWN_GRACE_MS as number,
+    shutdownGraceMs: typeof value.SHUTDOWN_GRACE_MS === 'number' ? value.SHUTDOWN_GRACE_MS : defaultShutdownGraceMs(value.BODY_TIMEOUT_MS as number),
     rateLimitPerMinute: value.RATE_LIMIT_PER_MINUTE as number,
     loginMaxFailures: value.LOGIN_MAX_FAILURES as number,
     loginWindowSeconds: value.LOGIN_WINDOW_SECONDS as number,

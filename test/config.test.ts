@@ -20,6 +20,13 @@ t.test('defaults match docs/api.md', async t => {
   t.ok(Object.isFrozen(c))
 })
 
+t.test('the shutdown grace period outlasts a request body still arriving, unless set', async t => {
+  t.equal(loadConfig({}).shutdownGraceMs, 35_000, 'BODY_TIMEOUT_MS (30 s) + 5 s by default')
+  t.equal(loadConfig({ BODY_TIMEOUT_MS: '120000' }).shutdownGraceMs, 125_000, 'follows BODY_TIMEOUT_MS')
+  t.equal(loadConfig({ BODY_TIMEOUT_MS: '1000', HEADERS_TIMEOUT_MS: '1000' }).shutdownGraceMs, 10_000, 'never under 10 s')
+  t.equal(loadConfig({ SHUTDOWN_GRACE_MS: '4000' }).shutdownGraceMs, 4000, 'a value set is kept (the operator chose to cut slow uploads off)')
+})
+
 t.test('config.ts and the README name exactly the variables of docs/api.md and the project\'s own', async t => {
   const root = fileURLToPath(new URL('..', import.meta.url))
   const api = readDoc('api.md')
