@@ -230,6 +230,8 @@ export async function registerOpenApi (app: FastifyInstance, version: string): P
       const hasBody = base.body !== undefined
       const codes: ErrorCode[] = [...ALWAYS, ...(signed ? SIGNED_ERRORS : []), ...(hasBody ? BODY_ERRORS : []), ...((base.params !== undefined || base.querystring !== undefined) ? ['VALIDATION_FAILED' as const] : []), ...(r.config?.errors ?? [])]
       if (method === 'GET' || method === 'HEAD' || method === 'DELETE') codes.push('BODY_NOT_ALLOWED')
+      // Shutting down or shedding load (plugins/load-shedding.ts): every route but liveness.
+      if (url !== '/health' && !codes.includes('NOT_READY')) codes.push('NOT_READY')
       const tag = url.startsWith('/v1/public') ? 'public' : url.startsWith('/v1/notes') ? 'notes' : url.startsWith('/admin') ? 'admin' : url.startsWith('/auth') ? 'auth' : 'operations'
       return {
         schema: {
