@@ -12,11 +12,12 @@ const Int = (min: number, max: number, description: string) => Type.Integer({ mi
 const Text = (pattern: string, description: string) => Type.String({ pattern, description })
 // host:port, the host a name, an IPv4 address or a bracketed IPv6 address.
 const HOST_PORT_LIST = '^(?:(?:[A-Za-z0-9.-]{1,255}|\\[[0-9A-Fa-f:.]{2,45}\\]):\\d{1,5})(?:\\s*,\\s*(?:[A-Za-z0-9.-]{1,255}|\\[[0-9A-Fa-f:.]{2,45}\\]):\\d{1,5})*$'
+const HOST = Text('^[A-Za-z0-9.:\\-]{1,255}$', 'a host name or address (an IPv6 address without brackets, such as ::1)')
 const OnOff = (description: string) => Type.Union([Type.Literal('on'), Type.Literal('off')], { description })
 
 /** Each variable, its schema and its default (undefined: unset is allowed). */
 const VARIABLES = {
-  HOST: { schema: Text('^[A-Za-z0-9.:\\-]{1,255}$', 'a host name or address (an IPv6 address without brackets, such as ::1)'), default: '127.0.0.1' },
+  HOST: { schema: HOST, default: '127.0.0.1' },
   PORT: { schema: Int(0, 65535, 'an integer 0..65535'), default: '8443' },
   TLS: { schema: OnOff('on or off'), default: 'on' },
   TLS_CERT_FILE: { schema: Text('^.+$', 'a file path'), default: undefined },
@@ -54,7 +55,7 @@ const VARIABLES = {
   PUBLIC_PATH_PREFIX: { schema: Text('^(/[\\x21-\\x2e\\x30-\\x7e]+)*$', 'empty, or a path such as /api with no trailing slash'), default: '' },
   SIGNATURE_DEBUG: { schema: OnOff('on or off'), default: 'on' },
   METRICS_PORT: { schema: Int(0, 65535, 'an integer 0..65535'), default: undefined },
-  METRICS_HOST: { schema: Text('^[A-Za-z0-9.:\\-]{1,255}$', 'a host name or address (an IPv6 address without brackets, such as ::1)'), default: undefined },
+  METRICS_HOST: { schema: HOST, default: undefined },
   MAX_EVENT_LOOP_DELAY_MS: { schema: Int(0, 60_000, 'an integer number of milliseconds, 0..60000 (0: not checked)'), default: '1000' },
   // 1 could never be exceeded: a bound that never sheds is written 0.
   MAX_EVENT_LOOP_UTILIZATION: { schema: Text('^0(?:\\.\\d{1,6})?$', 'a fraction below 1 such as 0.98 (0: not checked)'), default: undefined },

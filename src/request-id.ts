@@ -15,7 +15,7 @@ import type { IncomingMessage } from 'node:http'
 import proxyAddr from '@fastify/proxy-addr'
 
 /** 1..128 characters of letters, digits, `.`, `_`, `:` and `-`: a UUID, nginx's `$request_id`, most tracing ids. */
-export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** A `genReqId` for these TRUST_PROXY entries (none: the header is never read). */
 export function requestIdGenerator (trustProxy: readonly string[]): (req: IncomingMessage) => string {
