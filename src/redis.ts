@@ -313,21 +313,20 @@ export class RedisRevocationBus {
   async subscribe (onNudge: () => void, waitMs: number): Promise<boolean> {
     const subscriber = this.#link.subscriber
     subscriber.on('message', (channel: string) => { if (channel === this.#channel) onNudge() })
-    // A nudge published while the subscriber was reconnecting is lost (ioredis subscribes again once it is
-    // back): each time it is ready, catch up as if nudged (the first time costs one needless sync). The catch-up
-    // waits for a SUBSCRIBE of its own to be confirmed (one more is harmless): a sync that read the store before
-    // Redis had the subscription could miss a nudge sent in between, until the next poll.
-    subscriber.on('ready', () => { subscriber.subscribe(this.#channel).then(onNudge, onNudge) })
     // SUBSCRIBE only once the connection is ready. ioredis 5 writes a SUBSCRIBE issued during its connection
     // handshake at once; when its reply comes before the handshake's own INFO, that INFO is refused ("Connection
     // in subscriber mode"), the connection is dropped, and the new one does not subscribe again: this instance
     // would hear no nudge until restarted (ioredis issue 2037; seen in test/redis-ha.test.ts under load).
-    // (The status is checked again after each wait: the connection may have dropped meanwhile.)
-    const subscribeWhenReady = async (): Promise<void> => {
-      while (subscriber.status !== 'ready') await new Promise<void>(resolve => { subscriber.once('ready', () => { resolve() }) })
-      await subscriber.subscribe(this.#channel)
-    }
-    const subscribed = subscribeWhenReady().then(() => true, () => false)
+    // A nudge published while the subscriber was reconnecting is lost (ioredis subscribes again once it is
+    // back): each time it is ready, subscribe (again: harmless) and catch up as if nudged once that SUBSCRIBE is
+    // confirmed; a sync that read the store before Redis had the subscription could miss a nudge sent in between.
+    const subscribed = new Promise<boolean>(resolve => {
+      const subscribeNow = (): void => {
+        subscriber.subscribe(this.#channel).then(() => { resolve(true); onNudge() }, onNudge)
+      }
+      subscriber.on('ready', subscribeNow)
+      if (subscriber.status === 'ready') subscribeNow()
+    })
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), waitMs) })
     const result = await Promise.race([subscribed, timeout])
