@@ -4,13 +4,13 @@
  * list it came from (and, for private lists, the caller), under a key derived
  * from the keyring: a garbled or forged cursor is 400 VALIDATION_FAILED.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto'
-import type { Keyring } from './auth/keys.js'
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { secretKeyOf, type Keyring } from './auth/keys.js'
 import type { Cursor } from './store/port.js'
 
 const MAC_BYTES = 8
 
-function mac (secret: Buffer, scope: string, payload: Buffer): Buffer {
+function mac (secret: KeyObject, scope: string, payload: Buffer): Buffer {
   return createHmac('sha256', secret).update(`cursor|${scope}|`).update(payload).digest().subarray(0, MAC_BYTES)
 }
 
@@ -21,8 +21,8 @@ export interface CursorCodec {
 }
 
 export function cursorCodec (keyring: Keyring): CursorCodec {
-  const secret = keyring.secrets.get(keyring.current) as Buffer
-  const others = [...keyring.secrets.values()]
+  const secret = secretKeyOf(keyring.secrets.get(keyring.current) as Buffer)
+  const others = [...keyring.secrets.values()].map(secretKeyOf)
   return {
     encode (cursor, scope) {
       const id = Buffer.from(cursor.id, 'utf8')

@@ -9,7 +9,7 @@
  * id, and the derivation authenticates all of it: change one character of the
  * key id and the derived key is unrelated, so the signature fails.
  */
-import { createHmac, randomBytes } from 'node:crypto'
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
 
 export type KeyKind = 'user' | 'app' | 'service'
 const KIND_TO_CODE: Record<KeyKind, string> = { user: 'u', app: 'a', service: 's' }
@@ -76,8 +76,25 @@ export interface Keyring {
   readonly secrets: ReadonlyMap<number, Buffer>
 }
 
+const keyObjects = new WeakMap<Buffer, KeyObject>()
+
+/**
+ * A keyring secret as a KeyObject, made once per secret (a keyring's secrets are never written to after
+ * loading). Node 24 tells whether a key given to createHmac or createCipheriv is a KeyObject by catching an
+ * error it throws for any other object: with a Buffer key that costs about 14 µs per call there (a KeyObject or
+ * a string key, under 3 µs; bench/README.md, "Crypto keys"). Node 20 and 22 do not have this cost.
+ */
+export function secretKeyOf (secret: Buffer): KeyObject {
+  let key = keyObjects.get(secret)
+  if (key === undefined) {
+    key = createSecretKey(secret)
+    keyObjects.set(secret, key)
+  }
+  return key
+}
+
 export function deriveKey (secret: Buffer, audience: string, kind: KeyKind, principal: string, keyId: string): string {
-  return createHmac('sha256', secret)
+  return createHmac('sha256', secretKeyOf(secret))
     .update(`v1|${audience}|${KIND_TO_CODE[kind]}|${principal}|${keyId}`)
     .digest('base64url')
 }

@@ -12,8 +12,8 @@
  * older one until it is retired), so rotating the master key logs nobody out. The audience
  * in the derivation means a staging cookie never opens on production.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
-import { keyDeadline, parseKeyId, type Keyring } from '../auth/keys.js'
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
+import { keyDeadline, parseKeyId, secretKeyOf, type Keyring } from '../auth/keys.js'
 
 export const COOKIE_NAME = '__Host-session'
 const LABEL = 'signed-api web session v1|'
@@ -36,12 +36,13 @@ export interface CookieSealer {
 }
 
 export function cookieSealer (keyring: Keyring, audience: string): CookieSealer {
-  const keys = new Map<number, Buffer>()
-  const keyOf = (version: number): Buffer | undefined => {
+  // KeyObjects, not Buffers: see secretKeyOf in auth/keys.ts for what a Buffer key costs on Node 24.
+  const keys = new Map<number, KeyObject>()
+  const keyOf = (version: number): KeyObject | undefined => {
     let key = keys.get(version)
     const secret = keyring.secrets.get(version)
     if (key === undefined && secret !== undefined) {
-      key = createHmac('sha256', secret).update(LABEL + audience).digest()
+      key = createSecretKey(createHmac('sha256', secretKeyOf(secret)).update(LABEL + audience).digest())
       keys.set(version, key)
     }
     return key
@@ -50,7 +51,7 @@ export function cookieSealer (keyring: Keyring, audience: string): CookieSealer 
     seal (session) {
       const version = keyring.current
       const iv = randomBytes(12)
-      const cipher = createCipheriv('aes-256-gcm', keyOf(version) as Buffer, iv)
+      const cipher = createCipheriv('aes-256-gcm', keyOf(version) as KeyObject, iv)
       cipher.setAAD(Buffer.from(`v1.${version}`))
       const plain = Buffer.from(JSON.stringify({ u: session.username, i: session.keyId, k: session.signingKey }), 'utf8')
       const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()])
