@@ -48,6 +48,11 @@ t.test('many held requests: the count of all, the oldest 20 in arrival order, lo
   sockets[0]?.destroy()
   while (app.inFlight().total !== 29) await new Promise(resolve => setTimeout(resolve, 5))
   t.equal(app.inFlight().oldest[0]?.url, '/held?n=0', 'a closed connection leaves the report')
+  // From the middle and from the newest end too, the order of the others kept.
+  sockets[5]?.destroy()
+  sockets[29]?.destroy()
+  while (app.inFlight().total !== 27) await new Promise(resolve => setTimeout(resolve, 5))
+  t.same(app.inFlight(30).oldest.map(r => r.url), targets.filter((_, i) => i !== 0 && i !== 5 && i !== 29), 'the rest, oldest first')
   release()
   while (app.inFlight().total !== 0) await new Promise(resolve => setTimeout(resolve, 5))
   t.equal(app.inFlight().oldest.length, 0, 'all answered: nothing in flight')
