@@ -41,8 +41,10 @@ export function canonicalBytes (p: CanonicalParts, body: Uint8Array): Buffer {
  * Lowercase hex HMAC-SHA256 over the canonical bytes, fed in two parts (no
  * copy of the body). Hex, like the Auth-Signature it is compared with: a
  * string answer allocates no Buffer (a native backing store per request).
+ * The key is the signing key's string, taken as its UTF-8 bytes: never a
+ * Buffer, which costs several µs more per call on Node 24 (keys.ts, secretKeyOf).
  */
-export function canonicalDigest (key: string | Buffer, p: CanonicalParts, body: Uint8Array): string {
+export function canonicalDigest (key: string, p: CanonicalParts, body: Uint8Array): string {
   const hmac = createHmac('sha256', key).update(canonicalHead(p), 'latin1')
   if (body.length > 0) hmac.update(body)
   return hmac.digest('hex')

@@ -28,7 +28,7 @@ import fp from 'fastify-plugin'
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Histogram, Registry } from 'prom-client'
 import { ApiError, isErrorCode } from '../errors.js'
-import { toApiError } from './errors.js'
+import { sendError, toApiError } from './errors.js'
 import type { PasswordHasher } from '../auth/passwords.js'
 import { MemoryReplayCache, type ReplayCache } from '../auth/replay.js'
 import type { RevocationView } from '../auth/revocation.js'
@@ -139,8 +139,9 @@ export const metrics = fp(async (app: FastifyInstance, o: MetricsOptions) => {
     done(null, payload)
   })
 
-  // A scrape every few seconds is not worth a log line. A scraper sends one small request every few seconds: short timeouts and a few connections are plenty,
-  // and keep a listener opened on a private interface (METRICS_HOST) from holding sockets for anyone.
+  // A scraper sends one small request every few seconds, not worth a log line: short timeouts and a few
+  // connections are plenty, and keep a listener opened on a private interface (METRICS_HOST) from holding
+  // sockets for anyone.
   const server = Fastify({
     loggerInstance: app.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -154,16 +155,13 @@ export const metrics = fp(async (app: FastifyInstance, o: MetricsOptions) => {
     reply.type(m.registry.contentType)
     return m.registry.metrics()
   })
-  server.setNotFoundHandler((_request, reply) => {
-    const err = new ApiError('NOT_FOUND', 'Not found: this listener serves GET /metrics only')
-    return reply.code(err.statusCode).send(err.body())
-  })
+  server.setNotFoundHandler((_request, reply) => sendError(reply, new ApiError('NOT_FOUND', 'Not found: this listener serves GET /metrics only')))
   // Fastify reads a body even for an unknown route: a client's mistake there (too large, an unknown type,
   // bad JSON) is a 4xx of the catalogue, not logged; only a failing scrape is the server's fault.
   server.setErrorHandler<FastifyError>((err, request, reply) => {
     const answer = toApiError(err)
     if (answer.statusCode >= 500) request.log.error({ err }, 'metrics scrape failed')
-    return reply.code(answer.statusCode).send(answer.body())
+    return sendError(reply, answer)
   })
   app.decorate('metricsServer', server)
   app.addHook('onClose', async () => { await server.close() })
